@@ -3,6 +3,14 @@
 //! refer to keys by name — on the OS keyring with an llxprt-compatible
 //! encrypted fallback.
 
+pub mod app;
+pub mod cli;
+pub mod command;
 pub mod keys;
+pub mod output;
 pub mod paths;
+pub mod prompt;
+pub mod repl;
+pub mod runtime;
+pub mod script;
 pub mod store;

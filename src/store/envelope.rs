@@ -8,8 +8,8 @@
 //! scrypt(password, salt, N=16384, r=8, p=1) → 32 bytes. This module only
 //! encodes and decodes: it does no I/O and knows nothing of keyrings.
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aead::{Key, Nonce, Tag};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -207,7 +207,11 @@ pub fn seal(
     let cipher = Aes256Gcm::new(<&Key<Aes256Gcm>>::from(&**key));
     let mut buffer = Zeroizing::new(plaintext.to_vec());
     let tag = cipher
-        .encrypt_inout_detached(<&Nonce<Aes256Gcm>>::from(iv), b"", buffer.as_mut_slice().into())
+        .encrypt_inout_detached(
+            <&Nonce<Aes256Gcm>>::from(iv),
+            b"",
+            buffer.as_mut_slice().into(),
+        )
         .expect("AES-GCM encrypts any message shorter than 64 GiB");
     let mut raw = Vec::with_capacity(HEADER_LEN + buffer.len());
     raw.extend_from_slice(salt);
@@ -321,9 +325,15 @@ mod tests {
             "Unrecognized envelope version: 2. This file may require a newer version."
         );
         let other_n = envelope(2, V2_DATA).replace("16384", "32768");
-        assert_eq!(parse(other_n.as_bytes()).unwrap_err().message, MSG_MALFORMED);
+        assert_eq!(
+            parse(other_n.as_bytes()).unwrap_err().message,
+            MSG_MALFORMED
+        );
         let no_data = envelope(2, V2_DATA).replace(r#""data""#, r#""date""#);
-        assert_eq!(parse(no_data.as_bytes()).unwrap_err().message, MSG_MALFORMED);
+        assert_eq!(
+            parse(no_data.as_bytes()).unwrap_err().message,
+            MSG_MALFORMED
+        );
         assert_eq!(parse(b"not json").unwrap_err().message, MSG_NOT_JSON);
         assert_eq!(parse(b"[1,2]").unwrap_err().message, MSG_NOT_JSON);
     }

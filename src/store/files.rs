@@ -50,8 +50,9 @@ pub fn key_from_file_name(name: &str) -> Option<String> {
 
 /// Is this a temp file left by an interrupted write (`<final>.tmp.<8 chars>`)?
 pub fn is_temp_file(name: &str) -> bool {
-    name.rsplit_once(".tmp.")
-        .is_some_and(|(_, suffix)| suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_alphanumeric()))
+    name.rsplit_once(".tmp.").is_some_and(|(_, suffix)| {
+        suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// Temp files older than this belong to no live writer and are removed.
@@ -100,7 +101,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<Option<String>, SecureStoreError
         Ok(_) => Err(SecureStoreError::with_remediation(
             ErrorCode::Unavailable,
             format!("{} is not a directory", dir.display()),
-            format!("Move {} aside so keyshell can create the directory", dir.display()),
+            format!(
+                "Move {} aside so keyshell can create the directory",
+                dir.display()
+            ),
         )),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             fs::DirBuilder::new()
@@ -189,7 +193,10 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, SecureStoreError> 
         Ok(meta) if meta.file_type().is_symlink() => {
             return Err(SecureStoreError::with_remediation(
                 ErrorCode::Corrupt,
-                format!("{} is a symbolic link; keyshell does not follow links to secrets", path.display()),
+                format!(
+                    "{} is a symbolic link; keyshell does not follow links to secrets",
+                    path.display()
+                ),
                 format!("Remove {} and re-save the key", path.display()),
             ));
         }
@@ -222,7 +229,11 @@ pub struct FileLock {
 
 impl FileLock {
     /// Takes the exclusive lock `<locks_dir>/<name>.lock`, waiting up to `wait`.
-    pub fn acquire(locks_dir: &Path, name: &str, wait: Duration) -> Result<FileLock, SecureStoreError> {
+    pub fn acquire(
+        locks_dir: &Path,
+        name: &str,
+        wait: Duration,
+    ) -> Result<FileLock, SecureStoreError> {
         ensure_private_dir(locks_dir)?;
         let path = locks_dir.join(format!("{}.lock", lock_file_component(name)));
         let file = OpenOptions::new()

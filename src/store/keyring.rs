@@ -58,8 +58,12 @@ pub trait KeyringAdapter: Send + Sync {
     /// A short description for `/status`, e.g. "Secret Service (D-Bus)".
     fn describe(&self) -> String;
     fn get_password(&self, service: &str, account: &str) -> Result<Option<String>, KeyringError>;
-    fn set_password(&self, service: &str, account: &str, password: &str)
-    -> Result<(), KeyringError>;
+    fn set_password(
+        &self,
+        service: &str,
+        account: &str,
+        password: &str,
+    ) -> Result<(), KeyringError>;
     /// `Ok(true)` when an entry was removed, `Ok(false)` when there was none.
     fn delete_password(&self, service: &str, account: &str) -> Result<bool, KeyringError>;
     /// `None` when the backend cannot enumerate.
@@ -110,7 +114,9 @@ impl KeyringLoader {
         if os_keyring_disabled() {
             return Self::none();
         }
-        Self::new(|| super::os::OsKeyring::connect().map(|k| Arc::new(k) as Arc<dyn KeyringAdapter>))
+        Self::new(|| {
+            super::os::OsKeyring::connect().map(|k| Arc::new(k) as Arc<dyn KeyringAdapter>)
+        })
     }
 
     /// The adapter, building it on the first call. This call may block (the OS

@@ -24,7 +24,9 @@ pub struct OsKeyring {
 impl OsKeyring {
     /// Connects to the platform's store; `None` when there is none to reach.
     pub fn connect() -> Option<OsKeyring> {
-        platform::build_store().ok().map(|store| OsKeyring { store })
+        platform::build_store()
+            .ok()
+            .map(|store| OsKeyring { store })
     }
 
     fn entry(&self, service: &str, account: &str) -> Result<Entry, KeyringError> {
@@ -230,7 +232,9 @@ mod platform {
     pub const WRITE_MODIFIERS: &[(&str, &str)] = &[];
 
     pub fn build_store() -> Result<Arc<CredentialStore>, Error> {
-        Err(Error::NotSupportedByStore("no OS keyring on this platform".into()))
+        Err(Error::NotSupportedByStore(
+            "no OS keyring on this platform".into(),
+        ))
     }
 
     pub fn search_spec(_service: &str) -> Option<HashMap<&str, &str>> {

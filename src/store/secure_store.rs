@@ -476,8 +476,12 @@ impl SecureStore {
             Version::V1 => None,
             Version::V2 => self.machine_secret_for_read().await,
         };
-        let password =
-            envelope::password(sealed.version, &self.service, &self.machine_id, secret.as_deref())?;
+        let password = envelope::password(
+            sealed.version,
+            &self.service,
+            &self.machine_id,
+            secret.as_deref(),
+        )?;
         let key = self.derive(&password, &sealed.salt).await;
         let plaintext = envelope::open(&sealed, &key)?;
         let text = String::from_utf8(plaintext.to_vec())
@@ -493,7 +497,13 @@ impl SecureStore {
         let derived = self.derive(&password, &self.write_salt).await;
         let mut iv = [0u8; envelope::IV_LEN];
         rand::fill(&mut iv);
-        let text = envelope::seal(Version::V2, &derived, &self.write_salt, &iv, value.as_bytes());
+        let text = envelope::seal(
+            Version::V2,
+            &derived,
+            &self.write_salt,
+            &iv,
+            value.as_bytes(),
+        );
         let path = files::fallback_path(&self.fallback_dir, key);
         let locks = self.layout.locks();
         let lock_name = format!("cred-{}@{key}", self.service);
@@ -521,7 +531,10 @@ impl SecureStore {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
                 Err(err) => Err(SecureStoreError::with_remediation(
                     ErrorCode::Denied,
-                    format!("The encrypted file {} could not be removed: {err}", path.display()),
+                    format!(
+                        "The encrypted file {} could not be removed: {err}",
+                        path.display()
+                    ),
                     format!("Remove {} by hand", path.display()),
                 )),
             }

@@ -1,0 +1,109 @@
+//! The shell's handlers: a typed [`Command`] and the session state in, lines
+//! on an [`Output`] out. Handlers never parse text and never print.
+
+mod key;
+mod session;
+
+pub use session::{env_key, expand_path, read_keyfile};
+
+use std::sync::Arc;
+
+use crate::command::Command;
+use crate::keys::{KeyNameCache, ProviderKeyError, ProviderKeyStorage};
+use crate::output::Output;
+use crate::paths::Layout;
+use crate::prompt::Prompter;
+use crate::runtime::Runtime;
+use crate::store::{ErrorCode, KeyringLoader, SecureStoreError};
+
+/// What the loop should do after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Everything the handlers share: built once at start-up.
+pub struct Shell {
+    pub runtime: Runtime,
+    pub layout: Layout,
+    pub keys: ProviderKeyStorage,
+    pub key_names: Arc<KeyNameCache>,
+}
+
+impl Shell {
+    /// A shell on the data root `layout` with the given keyring.
+    pub fn new(layout: Layout, keyring: KeyringLoader) -> Self {
+        let keys = ProviderKeyStorage::new(&layout, keyring);
+        let key_names = Arc::new(KeyNameCache::new(keys.clone()));
+        Shell {
+            runtime: Runtime::default(),
+            layout,
+            keys,
+            key_names,
+        }
+    }
+
+    /// Runs one command. Failures are error lines on `out`.
+    pub async fn execute(
+        &mut self,
+        command: Command,
+        prompter: &mut dyn Prompter,
+        out: &mut Output,
+    ) -> Flow {
+        let flow = match command {
+            Command::Key(key) => {
+                key::execute(self, key, prompter, out).await;
+                Flow::Continue
+            }
+            Command::Keyfile(arg) => {
+                session::keyfile(self, arg, out);
+                Flow::Continue
+            }
+            Command::Provider(name) => {
+                session::provider(self, name, out);
+                Flow::Continue
+            }
+            Command::Model(name) => {
+                session::model(self, name, out);
+                Flow::Continue
+            }
+            Command::BaseUrl(url) => {
+                session::base_url(self, url, out);
+                Flow::Continue
+            }
+            Command::Status => {
+                session::status(self, out).await;
+                Flow::Continue
+            }
+            Command::Help(topic) => {
+                session::help(topic.as_deref(), out);
+                Flow::Continue
+            }
+            Command::Quit => Flow::Quit,
+        };
+        for notice in self.keys.store().take_notices() {
+            out.warn(notice);
+        }
+        flow
+    }
+}
+
+/// The user's words for a storage failure (llxprt's rules).
+pub fn describe_key_error(err: &ProviderKeyError) -> String {
+    match err {
+        ProviderKeyError::Store(store) => describe_store_error(store),
+        other => other.to_string(),
+    }
+}
+
+pub fn describe_store_error(err: &SecureStoreError) -> String {
+    if err.code == ErrorCode::Unavailable
+        && err.message == "Keyring is unavailable and fallback is denied"
+    {
+        "Cannot access keyring. Keys cannot be saved. Use '/key <raw-key>' for ephemeral session key."
+            .to_string()
+    } else {
+        format!("{} — {}", err.message, err.remediation)
+    }
+}

@@ -1,0 +1,49 @@
+//! The typed commands a line parses to. Secret values are [`Secret`]s from the
+//! moment they leave the lexer, so a `Debug` of a command never shows one.
+
+use crate::store::Secret;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Key(KeyCommand),
+    /// `/keyfile` (show), `/keyfile none`, `/keyfile <path>`.
+    Keyfile(Option<Clearable<String>>),
+    Provider(Option<String>),
+    Model(Option<String>),
+    BaseUrl(Option<Clearable<String>>),
+    Status,
+    Help(Option<String>),
+    Quit,
+}
+
+/// A value or the word `none`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Clearable<T> {
+    Set(T),
+    None,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyCommand {
+    /// Bare `/key`: where the active key comes from.
+    Status,
+    /// `/key save <name> [<value…>]`; without a value the shell asks for it.
+    Save {
+        name: String,
+        value: Option<Secret>,
+    },
+    Load {
+        name: String,
+    },
+    Show {
+        name: String,
+    },
+    List,
+    Delete {
+        name: String,
+    },
+    /// `/key <raw-key>`: a session-only key.
+    Raw(Secret),
+    /// `/key none`.
+    Clear,
+}

@@ -1,0 +1,227 @@
+//! The command registry: one table that drives parsing, `/help` and completion.
+//! A command's name is written here and nowhere else.
+
+use super::ast::{Clearable, Command, KeyCommand};
+use super::lexer::Token;
+use super::parse::ParseError;
+use crate::store::Secret;
+
+/// What the arguments of a command complete to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgCompletion {
+    None,
+    /// Subcommand words, then saved key names after these subcommands.
+    KeySubcommands,
+    Providers,
+    Commands,
+    Paths,
+}
+
+/// One command: its name, what it says about itself, and how it parses.
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub summary: &'static str,
+    /// Longer help for `/help <name>`: one line per form.
+    pub details: &'static [&'static str],
+    pub subcommands: &'static [&'static str],
+    pub completion: ArgCompletion,
+    pub parse: fn(&[Token]) -> Result<Command, ParseError>,
+}
+
+/// `/key` subcommands that take a saved key name.
+pub const KEY_NAME_SUBCOMMANDS: &[&str] = &["save", "load", "show", "delete"];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "key",
+        usage: "/key [save|load|show|list|delete|none|<raw-key>]",
+        summary: "save, load, show, list and delete named API keys",
+        details: &[
+            "/key                          show the active key and where it came from",
+            "/key save <name> [<api-key>]  save a named key (asks for it, hidden, if omitted)",
+            "/key load <name>              make a saved key the session key",
+            "/key show <name>              show a saved key, masked",
+            "/key list                     list saved keys, masked",
+            "/key delete <name>            delete a saved key (asks first)",
+            "/key <raw-key>                use a key for this session only",
+            "/key none                     remove the session key",
+        ],
+        subcommands: &["save", "load", "show", "list", "delete", "none"],
+        completion: ArgCompletion::KeySubcommands,
+        parse: parse_key,
+    },
+    CommandSpec {
+        name: "keyfile",
+        usage: "/keyfile [<path>|none]",
+        summary: "use the key in a file for the active provider",
+        details: &[
+            "/keyfile            show the key file in use",
+            "/keyfile <path>     read the key from <path> (first line; ~ expanded)",
+            "/keyfile none       stop using a key file",
+        ],
+        subcommands: &["none"],
+        completion: ArgCompletion::Paths,
+        parse: parse_keyfile,
+    },
+    CommandSpec {
+        name: "provider",
+        usage: "/provider [<name>]",
+        summary: "show or switch the active provider",
+        details: &[
+            "/provider           show the active provider and the known ones",
+            "/provider <name>    switch provider (the active key is cleared)",
+        ],
+        subcommands: &[],
+        completion: ArgCompletion::Providers,
+        parse: parse_provider,
+    },
+    CommandSpec {
+        name: "model",
+        usage: "/model [<name>]",
+        summary: "show or set the model",
+        details: &[
+            "/model              show the model",
+            "/model <name>       set the model",
+        ],
+        subcommands: &[],
+        completion: ArgCompletion::None,
+        parse: parse_model,
+    },
+    CommandSpec {
+        name: "baseurl",
+        usage: "/baseurl [<url>|none]",
+        summary: "show or set the provider's base URL",
+        details: &[
+            "/baseurl            show the base URL",
+            "/baseurl <url>      set the base URL",
+            "/baseurl none       go back to the provider's default",
+        ],
+        subcommands: &["none"],
+        completion: ArgCompletion::None,
+        parse: parse_baseurl,
+    },
+    CommandSpec {
+        name: "status",
+        usage: "/status",
+        summary: "show the session, masked, and where things are stored",
+        details: &[],
+        subcommands: &[],
+        completion: ArgCompletion::None,
+        parse: |_| Ok(Command::Status),
+    },
+    CommandSpec {
+        name: "help",
+        usage: "/help [<command>]",
+        summary: "list commands, or explain one",
+        details: &[],
+        subcommands: &[],
+        completion: ArgCompletion::Commands,
+        parse: |args| {
+            Ok(Command::Help(
+                first(args).map(|n| n.trim_start_matches('/').to_string()),
+            ))
+        },
+    },
+    CommandSpec {
+        name: "quit",
+        usage: "/quit",
+        summary: "leave keyshell",
+        details: &[],
+        subcommands: &[],
+        completion: ArgCompletion::None,
+        parse: |_| Ok(Command::Quit),
+    },
+    CommandSpec {
+        name: "exit",
+        usage: "/exit",
+        summary: "leave keyshell",
+        details: &[],
+        subcommands: &[],
+        completion: ArgCompletion::None,
+        parse: |_| Ok(Command::Quit),
+    },
+];
+
+/// The spec of a command name (without the `/`).
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|spec| spec.name == name)
+}
+
+fn first(args: &[Token]) -> Option<&str> {
+    args.first().map(|t| t.text.as_str())
+}
+
+fn joined(args: &[Token]) -> String {
+    args.iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn usage(text: &str) -> ParseError {
+    ParseError::Usage(text.to_string())
+}
+
+/// `/key` (llxprt's rules): the first word is matched case-sensitively against
+/// the subcommands; anything else is a raw session key, `none` in any case clears.
+fn parse_key(args: &[Token]) -> Result<Command, ParseError> {
+    let Some(word) = first(args) else {
+        return Ok(Command::Key(KeyCommand::Status));
+    };
+    let name = || args.get(1).map(|t| t.text.clone());
+    let key = match word {
+        "save" => {
+            let name = name().ok_or_else(|| usage("Usage: /key save <name> <api-key>"))?;
+            let value = (args.len() > 2).then(|| Secret::new(joined(&args[2..])));
+            KeyCommand::Save { name, value }
+        }
+        "load" => KeyCommand::Load {
+            name: name().ok_or_else(|| usage("Usage: /key load <name>"))?,
+        },
+        "show" => KeyCommand::Show {
+            name: name().ok_or_else(|| usage("Usage: /key show <name>"))?,
+        },
+        "delete" => KeyCommand::Delete {
+            name: name().ok_or_else(|| usage("Usage: /key delete <name>"))?,
+        },
+        "list" => KeyCommand::List,
+        none if none.eq_ignore_ascii_case("none") && args.len() == 1 => KeyCommand::Clear,
+        _ => KeyCommand::Raw(Secret::new(joined(args))),
+    };
+    Ok(Command::Key(key))
+}
+
+fn clearable(args: &[Token]) -> Option<Clearable<String>> {
+    first(args).map(|word| {
+        if word.eq_ignore_ascii_case("none") {
+            Clearable::None
+        } else {
+            Clearable::Set(joined(args))
+        }
+    })
+}
+
+fn parse_keyfile(args: &[Token]) -> Result<Command, ParseError> {
+    Ok(Command::Keyfile(clearable(args)))
+}
+
+fn parse_baseurl(args: &[Token]) -> Result<Command, ParseError> {
+    Ok(Command::BaseUrl(clearable(args)))
+}
+
+fn parse_provider(args: &[Token]) -> Result<Command, ParseError> {
+    match args {
+        [] => Ok(Command::Provider(None)),
+        [name] => Ok(Command::Provider(Some(name.text.clone()))),
+        _ => Err(usage("Usage: /provider [<name>]")),
+    }
+}
+
+fn parse_model(args: &[Token]) -> Result<Command, ParseError> {
+    match args {
+        [] => Ok(Command::Model(None)),
+        [name] => Ok(Command::Model(Some(name.text.clone()))),
+        _ => Err(usage("Usage: /model [<name>]")),
+    }
+}
