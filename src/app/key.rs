@@ -62,6 +62,11 @@ async fn save(
     if value.expose().trim().is_empty() {
         return out.error(ProviderKeyError::EmptyValue.to_string());
     }
+    if crate::command::mask::looks_masked(value.expose().trim()) {
+        return out.error(
+            "That value is a masked key (recalled from history?); type or paste the key itself.",
+        );
+    }
     match shell.keys.has_key(name).await {
         Ok(true) => {
             let question = format!("Key '{name}' already exists. Overwrite? [y/N]");

@@ -35,6 +35,11 @@ impl Shell {
     /// A shell on the data root `layout` with the given keyring.
     pub fn new(layout: Layout, keyring: KeyringLoader) -> Self {
         let keys = ProviderKeyStorage::new(&layout, keyring);
+        Self::with_keys(layout, keys)
+    }
+
+    /// A shell over a storage built elsewhere (tests use other policies).
+    pub fn with_keys(layout: Layout, keys: ProviderKeyStorage) -> Self {
         let key_names = Arc::new(KeyNameCache::new(keys.clone()));
         Shell {
             runtime: Runtime::default(),

@@ -62,9 +62,31 @@ pub fn mask_for_display(line: &str) -> Cow<'_, str> {
 pub fn mask_for_history(line: &str) -> Option<String> {
     let tokens = partial_tokens(line);
     let index = secret_from(&tokens, false)?;
-    let visible: Vec<&str> = tokens[..index].iter().map(|t| t.text.as_str()).collect();
+    let visible: Vec<String> = tokens[..index].iter().map(|t| quote(&t.text)).collect();
     let secret: Vec<&str> = tokens[index..].iter().map(|t| t.text.as_str()).collect();
     Some(format!("{} {}", visible.join(" "), mask(&secret.join(" "))))
+}
+
+/// A token as it would have to be typed (quoted when it holds blanks or quotes).
+fn quote(text: &str) -> String {
+    if text.is_empty()
+        || text.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
+    {
+        if text.contains('\'') {
+            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+        } else {
+            format!("'{text}'")
+        }
+    } else {
+        text.to_string()
+    }
+}
+
+/// Does this value look like a masked key (as recalled from history)?
+pub fn looks_masked(value: &str) -> bool {
+    let chars: Vec<char> = value.chars().collect();
+    let stars = chars.iter().filter(|c| **c == '*').count();
+    stars >= 4 && chars.len() - stars <= 4 && value.contains("****")
 }
 
 /// What history keeps of an entered line.

@@ -36,7 +36,7 @@ impl fmt::Display for KeySource {
             KeySource::Keyfile(path) => write!(f, "key file {}", path.display()),
             KeySource::Profile(name) => write!(f, "profile '{name}' (auth-key)"),
             KeySource::Environment(var) => write!(f, "environment variable {var}"),
-            KeySource::Session => f.write_str("session key (/key <raw-key>)"),
+            KeySource::Session => f.write_str("session key set with /key"),
         }
     }
 }
