@@ -1231,3 +1231,118 @@ async fn keychain_availability_matches_the_loader() {
     let (store, _keyring) = memory_store(root.path(), Allow);
     assert!(store.is_keychain_available().await);
 }
+
+#[tokio::test]
+async fn a_machine_secret_the_keyring_fails_to_return_is_never_replaced() {
+    let root = TempDir::new().unwrap();
+    let keyring = Arc::new(MemoryKeyring::new());
+    let loader = || KeyringLoader::with_adapter(keyring.clone());
+    let first = store(root.path(), loader(), Allow);
+    first.set("a", "1").await.unwrap();
+    keyring.fail_next_with(1, ErrorCode::Unavailable, "bus hiccup");
+    assert_eq!(
+        first.set("b", "saved-in-a-file").await.unwrap(),
+        StoredIn::File
+    );
+    let secret = keyring
+        .peek(MACHINE_SECRET_SERVICE, MACHINE_SECRET_ACCOUNT)
+        .unwrap();
+    // A later run: the keyring is known to work (cached probe), then hiccups
+    // on the key write and again on the machine-secret read.
+    let later = store(root.path(), loader(), Allow);
+    later.set("c", "3").await.unwrap();
+    keyring.fail_next_with(2, ErrorCode::Unavailable, "bus hiccup");
+
+    let result = later.set("d", "4").await;
+
+    assert_eq!(
+        keyring.peek(MACHINE_SECRET_SERVICE, MACHINE_SECRET_ACCOUNT),
+        Some(secret),
+        "the machine secret in the keyring was replaced (set returned {result:?})"
+    );
+    assert_error(
+        &result.unwrap_err(),
+        ErrorCode::Unavailable,
+        "Refusing to generate a replacement machine secret while the OS keyring cannot be read and v:2 fallback files exist: doing so would permanently orphan them.",
+    );
+    assert!(!root.path().join("machine_secret").exists());
+    let reader = store(root.path(), loader(), Allow);
+    assert_eq!(
+        value_of(reader.get("b").await.unwrap()).as_deref(),
+        Some("saved-in-a-file"),
+        "an existing file must stay readable"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_writes_from_several_stores_share_one_machine_secret() {
+    let root = TempDir::new().unwrap();
+    let stores: Vec<Arc<SecureStore>> = (0..4).map(|_| Arc::new(file_store(root.path()))).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, store) in stores.iter().enumerate() {
+        for j in 0..3 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let key = format!("key-{i}-{j}");
+                store
+                    .set(&key, &format!("value-{i}-{j}"))
+                    .await
+                    .map(|_| key)
+            });
+        }
+    }
+    let mut written = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        written.push(joined.unwrap().unwrap());
+    }
+
+    let reader = file_store(root.path());
+    for key in &written {
+        let expected = key.replacen("key", "value", 1);
+        assert_eq!(
+            value_of(reader.get(key).await.unwrap()).as_deref(),
+            Some(expected.as_str())
+        );
+    }
+    assert_eq!(reader.list().await.unwrap().len(), 12);
+    assert!(!dir_names(root.path()).iter().any(|n| n.contains(".tmp.")));
+}
+
+#[tokio::test]
+async fn a_symlinked_fallback_file_is_refused() {
+    let root = TempDir::new().unwrap();
+    let store = file_store(root.path());
+    store.set("real", "v").await.unwrap();
+    std::os::unix::fs::symlink(enc_path(root.path(), "real"), enc_path(root.path(), "link"))
+        .unwrap();
+
+    let err = store.get("link").await.unwrap_err();
+
+    assert_eq!(err.code, ErrorCode::Corrupt);
+    assert!(err.message.contains("symbolic link"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn stale_temp_files_are_removed_by_the_next_write_and_fresh_ones_kept() {
+    let root = TempDir::new().unwrap();
+    let store = file_store(root.path());
+    store.set("a", "1").await.unwrap();
+    let dir = fallback_dir(root.path());
+    let stale = dir.join("a.enc.tmp.old00000");
+    let fresh = dir.join("a.enc.tmp.new00000");
+    std::fs::write(&stale, "left by a crash").unwrap();
+    std::fs::write(&fresh, "a writer still at work").unwrap();
+    let two_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_minutes_ago)
+        .unwrap();
+
+    assert_eq!(store.list().await.unwrap(), ["a"]);
+    store.set("b", "2").await.unwrap();
+
+    assert!(!stale.exists());
+    assert!(fresh.exists());
+}

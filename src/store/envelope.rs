@@ -93,8 +93,9 @@ pub fn parse(bytes: &[u8]) -> Result<Sealed, SecureStoreError> {
         .as_object()
         .ok_or_else(|| SecureStoreError::corrupt(MSG_NOT_JSON))?;
     let version = match object.get("v") {
-        Some(v) if v.as_u64() == Some(1) && v.is_u64() => Version::V1,
-        Some(v) if v.as_u64() == Some(2) && v.is_u64() => Version::V2,
+        // JSON numbers: llxprt (JavaScript) reads `2.0` as 2.
+        Some(v) if v.as_f64() == Some(1.0) => Version::V1,
+        Some(v) if v.as_f64() == Some(2.0) => Version::V2,
         Some(other) => return Err(unknown_version(other)),
         None => return Err(SecureStoreError::corrupt(MSG_MALFORMED)),
     };

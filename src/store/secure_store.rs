@@ -192,7 +192,9 @@ impl SecureStore {
                         }
                         Err(err) => {
                             self.record_failure();
-                            if matches!(err.code, ErrorCode::Locked | ErrorCode::Denied) {
+                            // Only an unreachable or slow keyring falls back to a
+                            // file; a keyring that said no is reported.
+                            if !matches!(err.code, ErrorCode::Unavailable | ErrorCode::Timeout) {
                                 return Err(err);
                             }
                         }
@@ -419,8 +421,9 @@ impl SecureStore {
             Ok(true) => Probe::Available,
             Ok(false) => Probe::Unavailable,
             Err(err) if err.code == ErrorCode::Timeout => return Probe::Unavailable,
+            // Not cached: the user may unlock the keyring and retry at once.
             Err(err) if matches!(err.code, ErrorCode::Locked | ErrorCode::Denied) => {
-                Probe::Refused(err)
+                return Probe::Refused(err);
             }
             Err(_) => Probe::Unavailable,
         };
@@ -579,7 +582,7 @@ impl SecureStore {
         if let Some(secret) = lock(&self.machine_secret).as_ref() {
             return Some(secret.clone());
         }
-        match self.lookup_machine_secret().await {
+        match self.lookup_machine_secret().await.0 {
             Lookup::Found(secret) => {
                 *lock(&self.machine_secret) = Some(secret.clone());
                 Some(secret)
@@ -588,18 +591,29 @@ impl SecureStore {
         }
     }
 
-    async fn lookup_machine_secret(&self) -> Lookup {
+    /// The second value is true when the keyring was asked and failed to
+    /// answer: it may then hold a secret we could not see.
+    async fn lookup_machine_secret(&self) -> (Lookup, bool) {
+        let mut keyring_failed = false;
         if let Some(adapter) = self.usable_adapter().await {
             let found = self
                 .call(&adapter, |k| {
                     k.get_password(machine::SECRET_SERVICE, machine::SECRET_ACCOUNT)
                 })
                 .await;
-            if let Ok(Some(text)) = found {
-                let text = zeroize::Zeroizing::new(text);
-                return machine::decode(&text);
+            match found {
+                Ok(Some(text)) => {
+                    let text = zeroize::Zeroizing::new(text);
+                    return (machine::decode(&text), false);
+                }
+                Ok(None) => {}
+                Err(_) => keyring_failed = true,
             }
         }
+        (self.lookup_machine_secret_file(), keyring_failed)
+    }
+
+    fn lookup_machine_secret_file(&self) -> Lookup {
         let path = self.layout.machine_secret();
         match files::read_if_exists(&path) {
             Ok(Some(bytes)) => {
@@ -628,7 +642,8 @@ impl SecureStore {
             FileLock::acquire(&locks, "cred-llxprt-code-machine-secret@default", LOCK_WAIT)
         })
         .await?;
-        let secret = match self.lookup_machine_secret().await {
+        let (lookup, keyring_failed) = self.lookup_machine_secret().await;
+        let secret = match lookup {
             Lookup::Found(secret) => secret,
             Lookup::Unusable => {
                 return Err(SecureStoreError::with_remediation(
@@ -642,17 +657,23 @@ impl SecureStore {
                     ),
                 ));
             }
-            Lookup::Missing => self.create_machine_secret().await?,
+            Lookup::Missing => self.create_machine_secret(keyring_failed).await?,
         };
         drop(guard);
         *lock(&self.machine_secret) = Some(secret.clone());
         Ok(secret)
     }
 
-    async fn create_machine_secret(&self) -> Result<MachineSecret, SecureStoreError> {
+    /// `keyring_failed`: the keyring could not be read just now, so it may
+    /// hold a secret; writing a new one there would orphan every v2 file.
+    async fn create_machine_secret(
+        &self,
+        keyring_failed: bool,
+    ) -> Result<MachineSecret, SecureStoreError> {
         let secret = machine::generate();
         let encoded = machine::encode(&secret);
-        if matches!(self.probe().await, Probe::Available)
+        if !keyring_failed
+            && matches!(self.probe().await, Probe::Available)
             && let Some(adapter) = self.adapter().await
         {
             let stored = encoded.clone();
@@ -669,9 +690,14 @@ impl SecureStore {
                 }
             }
         } else if self.has_v2_files() {
+            let message = if keyring_failed {
+                "Refusing to generate a replacement machine secret while the OS keyring cannot be read and v:2 fallback files exist: doing so would permanently orphan them."
+            } else {
+                "Refusing to generate a replacement machine secret while the OS keyring is disabled and v:2 fallback files exist: doing so would permanently orphan them."
+            };
             return Err(SecureStoreError::with_remediation(
                 ErrorCode::Unavailable,
-                "Refusing to generate a replacement machine secret while the OS keyring is disabled and v:2 fallback files exist: doing so would permanently orphan them.",
+                message,
                 "Re-enable the OS keyring that holds the machine secret, or move the old .enc files aside",
             ));
         }
