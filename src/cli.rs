@@ -5,18 +5,21 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::app::Shell;
 use crate::paths::{Layout, data_root};
+use crate::profile::{Profile, ProfileError, ProfileStore};
 use crate::runtime::overrides::{StartupArgs, apply_cli_overrides};
 use crate::script::{self, ScriptOptions};
+use crate::settings::Settings;
 use crate::store::{KeyringLoader, Secret};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "keyshell",
     version,
+    args_conflicts_with_subcommands = true,
     about = "An interactive shell for LLM API keys: OS keyring first, encrypted file fallback, llxprt-compatible.",
     after_help = "Without -c or SCRIPT, and with a terminal, keyshell starts an interactive shell.\nPiped input is run as a script."
 )]
@@ -57,6 +60,17 @@ pub struct Cli {
     /// A file of commands to run, one per line.
     #[arg(value_name = "SCRIPT")]
     pub script: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Print a shell completion script for keyshell's flags.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn parse_setting(raw: &str) -> Result<(String, String), String> {
@@ -85,6 +99,15 @@ impl Cli {
 /// The whole program.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Sub::Completions { shell }) = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "keyshell",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -105,12 +128,10 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
     let layout = Layout::new(data_root());
     let mut shell = Shell::new(layout, KeyringLoader::os());
-    let started = runtime.block_on(apply_cli_overrides(
-        &mut shell.runtime,
-        None,
-        &cli.startup_args(),
-        &shell.keys,
-    ));
+    let started = match choose_profile(cli, &shell) {
+        Ok(profile) => runtime.block_on(start(&mut shell, profile, cli)),
+        Err(message) => Err(message),
+    };
     if let Err(message) = started {
         eprintln!("error: {message}");
         return 1;
@@ -142,6 +163,72 @@ fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
         &mut stdout,
         &mut stderr,
     )) as u8
+}
+
+/// Bootstrap: the profile's runtime, then the one override stage.
+async fn start(shell: &mut Shell, profile: Option<Profile>, cli: &Cli) -> Result<(), String> {
+    let profile_keys = match &profile {
+        Some(profile) => {
+            crate::app::check_provider(profile)?;
+            let (runtime, keys) = profile.to_runtime();
+            shell.runtime = runtime;
+            Some(keys)
+        }
+        None => None,
+    };
+    apply_cli_overrides(
+        &mut shell.runtime,
+        profile_keys.as_ref(),
+        &cli.startup_args(),
+        &shell.keys,
+    )
+    .await
+}
+
+/// `--profile`, else `KEYSHELL_PROFILE`, else the default profile from
+/// settings.toml (unless `--provider` is given). A missing default profile
+/// is a warning; a profile asked for by name is an error.
+fn choose_profile(cli: &Cli, shell: &Shell) -> Result<Option<Profile>, String> {
+    let store = &shell.profiles;
+    if let Some(wanted) = &cli.profile {
+        return load_named_or_path(store, wanted)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    if let Ok(wanted) = std::env::var("KEYSHELL_PROFILE")
+        && !wanted.trim().is_empty()
+    {
+        return load_named_or_path(store, wanted.trim())
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    if cli.provider.is_some() {
+        return Ok(None);
+    }
+    let settings = Settings::load(&shell.layout.settings())?;
+    let Some(name) = settings.default_profile() else {
+        return Ok(None);
+    };
+    match store.load(name) {
+        Ok(profile) => Ok(Some(profile)),
+        Err(ProfileError::NotFound(_)) => {
+            eprintln!(
+                "warning: the default profile '{name}' was not found; starting without it (/profile set-default none to stop this warning)"
+            );
+            Ok(None)
+        }
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+fn load_named_or_path(store: &ProfileStore, wanted: &str) -> Result<Profile, ProfileError> {
+    let looks_like_path =
+        wanted.contains('/') || wanted.ends_with(".toml") || wanted.ends_with(".json");
+    if looks_like_path {
+        ProfileStore::load_path(&crate::app::expand_path(wanted))
+    } else {
+        store.load(wanted)
+    }
 }
 
 fn script_lines(cli: &Cli) -> Result<Vec<script::ScriptLine>, String> {

@@ -2,8 +2,10 @@
 //! on an [`Output`] out. Handlers never parse text and never print.
 
 mod key;
+mod profile;
 mod session;
 
+pub use profile::{activate as activate_profile, check_provider};
 pub use session::{env_key, expand_path, read_keyfile};
 
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use crate::command::Command;
 use crate::keys::{KeyNameCache, ProviderKeyError, ProviderKeyStorage};
 use crate::output::Output;
 use crate::paths::Layout;
+use crate::profile::ProfileStore;
 use crate::prompt::Prompter;
 use crate::runtime::Runtime;
 use crate::store::{ErrorCode, KeyringLoader, SecureStoreError};
@@ -29,6 +32,7 @@ pub struct Shell {
     pub layout: Layout,
     pub keys: ProviderKeyStorage,
     pub key_names: Arc<KeyNameCache>,
+    pub profiles: ProfileStore,
 }
 
 impl Shell {
@@ -43,6 +47,7 @@ impl Shell {
         let key_names = Arc::new(KeyNameCache::new(keys.clone()));
         Shell {
             runtime: Runtime::default(),
+            profiles: ProfileStore::new(layout.profiles()),
             layout,
             keys,
             key_names,
@@ -86,6 +91,14 @@ impl Shell {
                 Flow::Continue
             }
             Command::Quit => Flow::Quit,
+            Command::Profile(profile) => {
+                profile::profile(self, profile, out).await;
+                Flow::Continue
+            }
+            Command::Set(set) => {
+                profile::set(self, set, out).await;
+                Flow::Continue
+            }
         };
         for notice in self.keys.store().take_notices() {
             out.warn(notice);

@@ -14,6 +14,32 @@ pub enum Command {
     Status,
     Help(Option<String>),
     Quit,
+    Profile(ProfileCommand),
+    Set(SetCommand),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProfileCommand {
+    Save { name: String },
+    Load { name: String },
+    Show { name: String },
+    List,
+    Delete { name: String },
+    SetDefault(Clearable<String>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetCommand {
+    /// Bare `/set`: show the settings.
+    Show,
+    /// `/set <setting> <value…>`; the value may be a key (`auth-key`).
+    Set {
+        setting: String,
+        value: Secret,
+    },
+    Unset {
+        setting: String,
+    },
 }
 
 /// A value or the word `none`.

@@ -7,5 +7,5 @@ pub mod mask;
 pub mod parse;
 pub mod registry;
 
-pub use ast::{Clearable, Command, KeyCommand};
+pub use ast::{Clearable, Command, KeyCommand, ProfileCommand, SetCommand};
 pub use parse::{ParseError, parse_line};

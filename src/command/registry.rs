@@ -1,7 +1,7 @@
 //! The command registry: one table that drives parsing, `/help` and completion.
 //! A command's name is written here and nowhere else.
 
-use super::ast::{Clearable, Command, KeyCommand};
+use super::ast::{Clearable, Command, KeyCommand, ProfileCommand, SetCommand};
 use super::lexer::Token;
 use super::parse::ParseError;
 use crate::store::Secret;
@@ -15,6 +15,10 @@ pub enum ArgCompletion {
     Providers,
     Commands,
     Paths,
+    /// Subcommand words, then profile names after these subcommands.
+    ProfileSubcommands,
+    /// Setting names (also after `unset`).
+    Settings,
 }
 
 /// One command: its name, what it says about itself, and how it parses.
@@ -31,6 +35,9 @@ pub struct CommandSpec {
 
 /// `/key` subcommands that take a saved key name.
 pub const KEY_NAME_SUBCOMMANDS: &[&str] = &["save", "load", "show", "delete"];
+
+/// `/profile` subcommands that take a saved profile name.
+pub const PROFILE_NAME_SUBCOMMANDS: &[&str] = &["load", "show", "delete", "set-default"];
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -100,6 +107,35 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &["none"],
         completion: ArgCompletion::None,
         parse: parse_baseurl,
+    },
+    CommandSpec {
+        name: "profile",
+        usage: "/profile save|load|show|list|delete|set-default [<name>]",
+        summary: "save and load profiles that refer to keys by name",
+        details: &[
+            "/profile save <name>         save the session (provider, model, settings, key name)",
+            "/profile load <name>         load a profile (its named key is resolved first)",
+            "/profile show <name>         show a profile",
+            "/profile list                list profiles",
+            "/profile delete <name>       delete a profile",
+            "/profile set-default <name>  load this profile at start-up (none to clear)",
+        ],
+        subcommands: &["save", "load", "show", "list", "delete", "set-default"],
+        completion: ArgCompletion::ProfileSubcommands,
+        parse: parse_profile,
+    },
+    CommandSpec {
+        name: "set",
+        usage: "/set [<setting> <value>|unset <setting>]",
+        summary: "show or change ephemeral settings",
+        details: &[
+            "/set                      show the settings",
+            "/set <setting> <value>    set one (auth-key-name resolves a saved key)",
+            "/set unset <setting>      remove one",
+        ],
+        subcommands: &["unset"],
+        completion: ArgCompletion::Settings,
+        parse: parse_set,
     },
     CommandSpec {
         name: "status",
@@ -223,5 +259,60 @@ fn parse_model(args: &[Token]) -> Result<Command, ParseError> {
         [] => Ok(Command::Model(None)),
         [name] => Ok(Command::Model(Some(name.text.clone()))),
         _ => Err(usage("Usage: /model [<name>]")),
+    }
+}
+
+fn parse_profile(args: &[Token]) -> Result<Command, ParseError> {
+    const USAGE: &str = "Usage: /profile save|load|show|list|delete|set-default <name>";
+    let Some(word) = first(args) else {
+        return Err(usage(USAGE));
+    };
+    let name = |sub: &str| {
+        args.get(1)
+            .map(|t| t.text.clone())
+            .ok_or_else(|| usage(&format!("Usage: /profile {sub} <name>")))
+    };
+    let command = match word {
+        "save" => ProfileCommand::Save {
+            name: name("save")?,
+        },
+        "load" => ProfileCommand::Load {
+            name: name("load")?,
+        },
+        "show" => ProfileCommand::Show {
+            name: name("show")?,
+        },
+        "delete" => ProfileCommand::Delete {
+            name: name("delete")?,
+        },
+        "list" => ProfileCommand::List,
+        "set-default" => {
+            let target = args
+                .get(1)
+                .map(|t| t.text.clone())
+                .ok_or_else(|| usage("Usage: /profile set-default <name>|none"))?;
+            if target.eq_ignore_ascii_case("none") {
+                ProfileCommand::SetDefault(Clearable::None)
+            } else {
+                ProfileCommand::SetDefault(Clearable::Set(target))
+            }
+        }
+        _ => return Err(usage(USAGE)),
+    };
+    Ok(Command::Profile(command))
+}
+
+fn parse_set(args: &[Token]) -> Result<Command, ParseError> {
+    match args {
+        [] => Ok(Command::Set(SetCommand::Show)),
+        [unset, setting] if unset.text == "unset" => Ok(Command::Set(SetCommand::Unset {
+            setting: setting.text.clone(),
+        })),
+        [unset] if unset.text == "unset" => Err(usage("Usage: /set unset <setting>")),
+        [_] => Err(usage("Usage: /set <setting> <value>")),
+        [setting, value @ ..] => Ok(Command::Set(SetCommand::Set {
+            setting: setting.text.clone(),
+            value: Secret::new(joined(value)),
+        })),
     }
 }

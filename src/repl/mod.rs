@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rustyline::error::ReadlineError;
 use rustyline::history::{FileHistory, History};
-use rustyline::{CompletionType, Config, Editor};
+use rustyline::{ColorMode, CompletionType, Config, Editor};
 
 pub use helper::ShellHelper;
 
@@ -23,8 +23,12 @@ const PROMPT: &str = "keyshell> ";
 
 /// Runs the REPL until `/quit` or Ctrl-D; returns the exit status.
 pub fn run(shell: &mut Shell, runtime: &tokio::runtime::Runtime, assume_yes: bool) -> i32 {
+    // The highlighter is what masks a secret as it is typed, and rustyline
+    // turns highlighting off under NO_COLOR (or when it thinks colours are
+    // unsupported). Forced keeps it on; the helper never emits colour codes.
     let config = Config::builder()
         .auto_add_history(false)
+        .color_mode(ColorMode::Forced)
         .completion_type(CompletionType::List)
         .max_history_size(1000)
         .map(|b| b.build())
