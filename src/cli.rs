@@ -127,6 +127,9 @@ pub fn main() -> ExitCode {
 
 fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
     let layout = Layout::new(data_root());
+    for line in crate::legacy::scan(&layout) {
+        eprintln!("warning: {line}");
+    }
     let mut shell = Shell::new(layout, KeyringLoader::os());
     let started = match choose_profile(cli, &shell) {
         Ok(profile) => runtime.block_on(start(&mut shell, profile, cli)),

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod command;
 pub mod keys;
+pub mod legacy;
 pub mod output;
 pub mod paths;
 pub mod profile;

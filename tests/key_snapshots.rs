@@ -53,7 +53,7 @@ impl Harness {
         opts.keyring = KeyringLoader::none();
         let keys =
             ProviderKeyStorage::with_store(SecureStore::new("llxprt-code-provider-keys", opts));
-        Self::from_shell(Shell::with_keys(layout, keys), dir)
+        Self::from_shell(Shell::with_keys(layout, keys, KeyringLoader::none()), dir)
     }
 
     fn from_shell(shell: Shell, dir: TempDir) -> Self {

@@ -221,12 +221,13 @@ async fn get_keys_reads_many_keys_in_order_from_the_keyring() {
     names.reverse();
     names.insert(7, "never-saved".to_string());
 
-    let found = storage.get_keys(&names).await.unwrap();
+    let found = storage.get_keys(&names).await;
 
     assert_eq!(found.len(), names.len());
     for ((name, secret), asked) in found.iter().zip(&names) {
         assert_eq!(name, asked);
         let expected = (asked != "never-saved").then(|| format!("sk-{asked}"));
+        let secret = secret.as_ref().unwrap();
         assert_eq!(secret.as_ref().map(|s| s.expose().to_string()), expected);
     }
 }
@@ -245,29 +246,30 @@ async fn get_keys_reads_many_keys_from_fallback_files() {
     // A second instance, as a later run of keyshell would be.
     let reader = file_storage(root.path());
 
-    let found = reader.get_keys(&names).await.unwrap();
+    let found = reader.get_keys(&names).await;
 
     let values: Vec<Option<String>> = found
         .iter()
-        .map(|(_, s)| s.as_ref().map(|s| s.expose().to_string()))
+        .map(|(_, s)| s.as_ref().unwrap().as_ref().map(|s| s.expose().to_string()))
         .collect();
     let expected: Vec<Option<String>> = names.iter().map(|n| Some(format!("v-{n}"))).collect();
     assert_eq!(values, expected);
 }
 
 #[tokio::test]
-async fn get_keys_fails_when_one_key_cannot_be_read() {
+async fn get_keys_reports_an_unreadable_key_without_hiding_the_others() {
     let root = TempDir::new().unwrap();
     let storage = file_storage(root.path());
     storage.save_key("good", "v").await.unwrap();
     let dir = Layout::new(root.path()).provider_keys();
     std::fs::write(dir.join("broken.enc"), "garbage").unwrap();
 
-    let err = storage
+    let mut found = storage
         .get_keys(&["good".to_string(), "broken".to_string()])
-        .await
-        .unwrap_err();
+        .await;
 
+    assert_eq!(found[0].1.as_ref().unwrap().as_ref().unwrap().expose(), "v");
+    let err = found.remove(1).1.unwrap_err();
     let ProviderKeyError::Store(err) = err else {
         panic!("expected a store error, got {err:?}");
     };

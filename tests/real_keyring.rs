@@ -213,10 +213,15 @@ async fn provider_key_storage_on_the_secret_service() {
     assert!(storage.has_key("anthropic").await.unwrap());
     let both = storage
         .get_keys(&["anthropic".to_string(), "openai-work".to_string()])
-        .await
-        .unwrap();
-    assert_eq!(both[0].1.as_ref().unwrap().expose(), "sk-ant");
-    assert_eq!(both[1].1.as_ref().unwrap().expose(), "sk-work");
+        .await;
+    assert_eq!(
+        both[0].1.as_ref().unwrap().as_ref().unwrap().expose(),
+        "sk-ant"
+    );
+    assert_eq!(
+        both[1].1.as_ref().unwrap().as_ref().unwrap().expose(),
+        "sk-work"
+    );
     assert!(storage.delete_key("anthropic").await.unwrap());
     assert!(!storage.has_key("anthropic").await.unwrap());
     assert_eq!(storage.list_keys().await.unwrap(), ["openai-work"]);

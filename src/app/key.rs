@@ -129,13 +129,20 @@ async fn list(shell: &Shell, out: &mut Output) {
     if names.is_empty() {
         return out.info("No saved keys. Use '/key save <name> <api-key>' to store one.");
     }
-    let values = match shell.keys.get_keys(&names).await {
-        Ok(values) => values,
-        Err(err) => return out.error(describe_key_error(&err)),
-    };
+    let values = shell.keys.get_keys(&names).await;
     out.info("Saved keys:");
     for (name, value) in values {
-        let shown = value.map_or_else(|| "(unable to retrieve)".to_string(), |v| mask(v.expose()));
+        let shown = match value {
+            Ok(Some(value)) => mask(value.expose()),
+            Ok(None) => "(unable to retrieve)".to_string(),
+            Err(err) => {
+                out.warn(format!(
+                    "Key '{name}' cannot be read: {}",
+                    describe_key_error(&err)
+                ));
+                "(unable to retrieve)".to_string()
+            }
+        };
         out.info(format!("  {name}  {shown}"));
     }
 }

@@ -4,6 +4,7 @@
 mod key;
 mod profile;
 mod session;
+mod tools;
 
 pub use profile::{activate as activate_profile, check_provider};
 pub use session::{env_key, expand_path, read_keyfile};
@@ -11,6 +12,7 @@ pub use session::{env_key, expand_path, read_keyfile};
 use std::sync::Arc;
 
 use crate::command::Command;
+use crate::keys::tools::ToolKeyStorage;
 use crate::keys::{KeyNameCache, ProviderKeyError, ProviderKeyStorage};
 use crate::output::Output;
 use crate::paths::Layout;
@@ -33,21 +35,26 @@ pub struct Shell {
     pub keys: ProviderKeyStorage,
     pub key_names: Arc<KeyNameCache>,
     pub profiles: ProfileStore,
+    pub tools: ToolKeyStorage,
+    /// The keyring every storage of this shell shares.
+    pub keyring: KeyringLoader,
 }
 
 impl Shell {
     /// A shell on the data root `layout` with the given keyring.
     pub fn new(layout: Layout, keyring: KeyringLoader) -> Self {
-        let keys = ProviderKeyStorage::new(&layout, keyring);
-        Self::with_keys(layout, keys)
+        let keys = ProviderKeyStorage::new(&layout, keyring.clone());
+        Self::with_keys(layout, keys, keyring)
     }
 
-    /// A shell over a storage built elsewhere (tests use other policies).
-    pub fn with_keys(layout: Layout, keys: ProviderKeyStorage) -> Self {
+    /// A shell over a provider-key storage built elsewhere (tests use other policies).
+    pub fn with_keys(layout: Layout, keys: ProviderKeyStorage, keyring: KeyringLoader) -> Self {
         let key_names = Arc::new(KeyNameCache::new(keys.clone()));
         Shell {
             runtime: Runtime::default(),
             profiles: ProfileStore::new(layout.profiles()),
+            tools: ToolKeyStorage::new(&layout, keyring.clone()),
+            keyring,
             layout,
             keys,
             key_names,
@@ -99,8 +106,17 @@ impl Shell {
                 profile::set(self, set, out).await;
                 Flow::Continue
             }
+            Command::ToolKey { tool, key } => {
+                tools::toolkey(self, &tool, key, out).await;
+                Flow::Continue
+            }
+            Command::ToolKeyfile { tool, path } => {
+                tools::toolkeyfile(self, &tool, path, out);
+                Flow::Continue
+            }
         };
-        for notice in self.keys.store().take_notices() {
+        let stores = [self.keys.store(), self.tools.store()];
+        for notice in stores.iter().flat_map(|s| s.take_notices()) {
             out.warn(notice);
         }
         flow

@@ -30,18 +30,8 @@ pub fn expand_path(raw: &str) -> PathBuf {
 
 /// The key in a key file: its first line, trimmed. Errors use llxprt's words.
 pub fn read_keyfile(path: &Path) -> Result<Secret, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => zeroize::Zeroizing::new(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("File not found: {}", path.display()));
-        }
-        Err(err) => return Err(format!("Cannot read key file {}: {err}", path.display())),
-    };
-    let first = text.lines().next().unwrap_or("").trim();
-    if first.is_empty() {
-        return Err(format!("Keyfile is empty: {}", path.display()));
-    }
-    Ok(Secret::new(first))
+    crate::keys::tools::read_first_line(path)?
+        .ok_or_else(|| format!("Keyfile is empty: {}", path.display()))
 }
 
 pub fn keyfile(shell: &mut Shell, arg: Option<Clearable<String>>, out: &mut Output) {

@@ -16,6 +16,16 @@ pub enum Command {
     Quit,
     Profile(ProfileCommand),
     Set(SetCommand),
+    /// `/toolkey <tool> [<key>|none]` (tool lower-cased).
+    ToolKey {
+        tool: String,
+        key: Option<Clearable<Secret>>,
+    },
+    /// `/toolkeyfile <tool> [<path>|none]`.
+    ToolKeyfile {
+        tool: String,
+        path: Option<Clearable<String>>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -19,6 +19,8 @@ pub enum ArgCompletion {
     ProfileSubcommands,
     /// Setting names (also after `unset`).
     Settings,
+    /// Tool names, then `none`.
+    Tools,
 }
 
 /// One command: its name, what it says about itself, and how it parses.
@@ -136,6 +138,32 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &["unset"],
         completion: ArgCompletion::Settings,
         parse: parse_set,
+    },
+    CommandSpec {
+        name: "toolkey",
+        usage: "/toolkey <tool> [<key>|none]",
+        summary: "show, set or clear a tool's API key",
+        details: &[
+            "/toolkey <tool>          show the tool's key, masked",
+            "/toolkey <tool> <key>    save the tool's key",
+            "/toolkey <tool> none     delete the tool's key",
+        ],
+        subcommands: &[],
+        completion: ArgCompletion::Tools,
+        parse: parse_toolkey,
+    },
+    CommandSpec {
+        name: "toolkeyfile",
+        usage: "/toolkeyfile <tool> [<path>|none]",
+        summary: "show, set or clear the file a tool's key is read from",
+        details: &[
+            "/toolkeyfile <tool>          show the key file",
+            "/toolkeyfile <tool> <path>   read the key from <path> (first line; ~ expanded)",
+            "/toolkeyfile <tool> none     stop using a key file",
+        ],
+        subcommands: &[],
+        completion: ArgCompletion::Tools,
+        parse: parse_toolkeyfile,
     },
     CommandSpec {
         name: "status",
@@ -315,4 +343,35 @@ fn parse_set(args: &[Token]) -> Result<Command, ParseError> {
             value: Secret::new(joined(value)),
         })),
     }
+}
+
+fn tool_usage(command: &str, value: &str) -> ParseError {
+    usage(&format!(
+        "Usage: /{command} <tool> [<{value}>|none]\nSupported tools: {}",
+        crate::keys::tools::tool_names()
+    ))
+}
+
+fn parse_toolkey(args: &[Token]) -> Result<Command, ParseError> {
+    let tool = first(args).ok_or_else(|| tool_usage("toolkey", "key"))?;
+    // llxprt splits into at most two words: anything after the key is ignored.
+    let key = args.get(1).map(|t| {
+        if t.text.eq_ignore_ascii_case("none") {
+            Clearable::None
+        } else {
+            Clearable::Set(Secret::new(t.text.clone()))
+        }
+    });
+    Ok(Command::ToolKey {
+        tool: tool.to_lowercase(),
+        key,
+    })
+}
+
+fn parse_toolkeyfile(args: &[Token]) -> Result<Command, ParseError> {
+    let tool = first(args).ok_or_else(|| tool_usage("toolkeyfile", "filepath"))?;
+    Ok(Command::ToolKeyfile {
+        tool: tool.to_lowercase(),
+        path: clearable(&args[1..]),
+    })
 }

@@ -1,12 +1,15 @@
 //! Key storages built on [`SecureStore`](crate::store::SecureStore).
 
+pub mod extensions;
 mod mask;
 mod names;
 mod provider;
+pub mod tokens;
+pub mod tools;
 
 pub use mask::mask;
 pub use names::KeyNameCache;
 pub use provider::{
-    KEY_NAME_MAX, ProviderKeyError, ProviderKeyStorage, SERVICE as PROVIDER_SERVICE,
+    KEY_NAME_MAX, KeyRead, ProviderKeyError, ProviderKeyStorage, SERVICE as PROVIDER_SERVICE,
     validate_key_name,
 };

@@ -83,25 +83,30 @@ impl ProviderKeyStorage {
     }
 
     /// Values of several keys at once; key derivations run in parallel (one
-    /// per core at most). A key that vanished meanwhile gives `None`.
-    pub async fn get_keys(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<(String, Option<Secret>)>, ProviderKeyError> {
+    /// per core at most). Each key has its own outcome, so one unreadable file
+    /// does not hide the others; a key that vanished meanwhile is `Ok(None)`.
+    pub async fn get_keys(&self, names: &[String]) -> Vec<(String, KeyRead)> {
         let mut tasks = tokio::task::JoinSet::new();
         for (index, name) in names.iter().enumerate() {
             let storage = self.clone();
             let name = name.clone();
             tasks.spawn(async move { (index, storage.get_key(&name).await) });
         }
-        let mut found: Vec<Option<Secret>> = vec![None; names.len()];
+        let mut found: Vec<Option<KeyRead>> = (0..names.len()).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
             let (index, value) = joined.expect("a key read does not panic");
-            found[index] = value?;
+            found[index] = Some(value);
         }
-        Ok(names.iter().cloned().zip(found).collect())
+        names
+            .iter()
+            .cloned()
+            .zip(found.into_iter().map(|v| v.expect("every task reports")))
+            .collect()
     }
 }
+
+/// The outcome of reading one key.
+pub type KeyRead = Result<Option<Secret>, ProviderKeyError>;
 
 /// `^[a-zA-Z0-9._-]{1,64}$`, case-sensitive.
 pub fn validate_key_name(name: &str) -> Result<(), ProviderKeyError> {

@@ -473,8 +473,10 @@ impl SecureStore {
         let Some(bytes) = files::read_if_exists(&path)? else {
             return Ok(None);
         };
-        self.note(files::ensure_private_file(&path)?);
         let sealed = envelope::parse(&bytes)?;
+        // Only a file we are about to use is ours to tighten; one we cannot
+        // read (a newer tool's) is left exactly as it is.
+        self.note(files::ensure_private_file(&path)?);
         let secret = match sealed.version {
             Version::V1 => None,
             Version::V2 => self.machine_secret_for_read().await,
