@@ -1,7 +1,9 @@
 //! The shell's handlers: a typed [`Command`] and the session state in, lines
 //! on an [`Output`] out. Handlers never parse text and never print.
 
+mod extensions;
 mod key;
+mod mcp;
 mod profile;
 mod session;
 mod tools;
@@ -12,6 +14,7 @@ pub use session::{env_key, expand_path, read_keyfile};
 use std::sync::Arc;
 
 use crate::command::Command;
+use crate::keys::tokens::TokenStorage;
 use crate::keys::tools::ToolKeyStorage;
 use crate::keys::{KeyNameCache, ProviderKeyError, ProviderKeyStorage};
 use crate::output::Output;
@@ -36,6 +39,7 @@ pub struct Shell {
     pub key_names: Arc<KeyNameCache>,
     pub profiles: ProfileStore,
     pub tools: ToolKeyStorage,
+    pub tokens: TokenStorage,
     /// The keyring every storage of this shell shares.
     pub keyring: KeyringLoader,
 }
@@ -54,6 +58,7 @@ impl Shell {
             runtime: Runtime::default(),
             profiles: ProfileStore::new(layout.profiles()),
             tools: ToolKeyStorage::new(&layout, keyring.clone()),
+            tokens: TokenStorage::new(&layout, keyring.clone()),
             keyring,
             layout,
             keys,
@@ -110,12 +115,20 @@ impl Shell {
                 tools::toolkey(self, &tool, key, out).await;
                 Flow::Continue
             }
+            Command::Extensions(command) => {
+                extensions::execute(self, command, out).await;
+                Flow::Continue
+            }
+            Command::Mcp(mcp) => {
+                mcp::execute(self, mcp, out).await;
+                Flow::Continue
+            }
             Command::ToolKeyfile { tool, path } => {
                 tools::toolkeyfile(self, &tool, path, out);
                 Flow::Continue
             }
         };
-        let stores = [self.keys.store(), self.tools.store()];
+        let stores = [self.keys.store(), self.tools.store(), self.tokens.store()];
         for notice in stores.iter().flat_map(|s| s.take_notices()) {
             out.warn(notice);
         }

@@ -21,6 +21,10 @@ pub enum Command {
         tool: String,
         key: Option<Clearable<Secret>>,
     },
+    /// `/extensions settings|set|unset …`.
+    Extensions(ExtensionsCommand),
+    /// `/mcp tokens`, `/mcp logout <server>`.
+    Mcp(McpCommand),
     /// `/toolkeyfile <tool> [<path>|none]`.
     ToolKeyfile {
         tool: String,
@@ -82,4 +86,27 @@ pub enum KeyCommand {
     Raw(Secret),
     /// `/key none`.
     Clear,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum McpCommand {
+    Tokens,
+    Logout { server: String },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExtensionsCommand {
+    Settings {
+        extension: String,
+    },
+    /// The value may be a secret (a sensitive setting).
+    Set {
+        extension: String,
+        env_var: String,
+        value: Secret,
+    },
+    Unset {
+        extension: String,
+        env_var: String,
+    },
 }

@@ -7,5 +7,7 @@ pub mod mask;
 pub mod parse;
 pub mod registry;
 
-pub use ast::{Clearable, Command, KeyCommand, ProfileCommand, SetCommand};
+pub use ast::{
+    Clearable, Command, ExtensionsCommand, KeyCommand, McpCommand, ProfileCommand, SetCommand,
+};
 pub use parse::{ParseError, parse_line};

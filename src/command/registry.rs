@@ -1,7 +1,9 @@
 //! The command registry: one table that drives parsing, `/help` and completion.
 //! A command's name is written here and nowhere else.
 
-use super::ast::{Clearable, Command, KeyCommand, ProfileCommand, SetCommand};
+use super::ast::{
+    Clearable, Command, ExtensionsCommand, KeyCommand, McpCommand, ProfileCommand, SetCommand,
+};
 use super::lexer::Token;
 use super::parse::ParseError;
 use crate::store::Secret;
@@ -21,6 +23,10 @@ pub enum ArgCompletion {
     Settings,
     /// Tool names, then `none`.
     Tools,
+    /// Subcommand words, then MCP server names after `logout`.
+    McpSubcommands,
+    /// Subcommand words, extension names, then the extension's env vars.
+    Extensions,
 }
 
 /// One command: its name, what it says about itself, and how it parses.
@@ -164,6 +170,31 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
         completion: ArgCompletion::Tools,
         parse: parse_toolkeyfile,
+    },
+    CommandSpec {
+        name: "mcp",
+        usage: "/mcp tokens|logout <server>",
+        summary: "list stored MCP OAuth tokens (never the tokens themselves), or remove one",
+        details: &[
+            "/mcp tokens             list servers with token type and expiry state",
+            "/mcp logout <server>    remove a server's stored credentials",
+        ],
+        subcommands: &["tokens", "logout"],
+        completion: ArgCompletion::McpSubcommands,
+        parse: parse_mcp,
+    },
+    CommandSpec {
+        name: "extensions",
+        usage: "/extensions settings|set|unset <ext> …",
+        summary: "show and change extension settings (sensitive ones in the keyring)",
+        details: &[
+            "/extensions settings <ext>                show an extension's settings, sensitive ones masked",
+            "/extensions set <ext> <ENV_VAR> <value>   set one (sensitive: keyring; others: .env)",
+            "/extensions unset <ext> <ENV_VAR>         remove one",
+        ],
+        subcommands: &["settings", "set", "unset"],
+        completion: ArgCompletion::Extensions,
+        parse: parse_extensions,
     },
     CommandSpec {
         name: "status",
@@ -374,4 +405,39 @@ fn parse_toolkeyfile(args: &[Token]) -> Result<Command, ParseError> {
         tool: tool.to_lowercase(),
         path: clearable(&args[1..]),
     })
+}
+
+fn parse_mcp(args: &[Token]) -> Result<Command, ParseError> {
+    match args {
+        [tokens] if tokens.text == "tokens" => Ok(Command::Mcp(McpCommand::Tokens)),
+        [logout, server, ..] if logout.text == "logout" => Ok(Command::Mcp(McpCommand::Logout {
+            server: server.text.clone(),
+        })),
+        [logout] if logout.text == "logout" => Err(usage("Usage: /mcp logout <server>")),
+        _ => Err(usage("Usage: /mcp tokens | /mcp logout <server>")),
+    }
+}
+
+fn parse_extensions(args: &[Token]) -> Result<Command, ParseError> {
+    let text = |i: usize| args.get(i).map(|t| t.text.clone());
+    let command = match (first(args), text(1), text(2)) {
+        (Some("settings"), Some(extension), _) => ExtensionsCommand::Settings { extension },
+        (Some("set"), Some(extension), Some(env_var)) if args.len() > 3 => ExtensionsCommand::Set {
+            extension,
+            env_var,
+            value: Secret::new(joined(&args[3..])),
+        },
+        (Some("set"), ..) => return Err(usage("Usage: /extensions set <ext> <ENV_VAR> <value>")),
+        (Some("unset"), Some(extension), Some(env_var)) => {
+            ExtensionsCommand::Unset { extension, env_var }
+        }
+        (Some("unset"), ..) => return Err(usage("Usage: /extensions unset <ext> <ENV_VAR>")),
+        (Some("settings"), ..) => return Err(usage("Usage: /extensions settings <ext>")),
+        _ => {
+            return Err(usage(
+                "Usage: /extensions settings <ext> | set <ext> <ENV_VAR> <value> | unset <ext> <ENV_VAR>",
+            ));
+        }
+    };
+    Ok(Command::Extensions(command))
 }

@@ -297,6 +297,28 @@ pub fn sensitive_env_vars(layout: &Layout, extension: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every env var the manifest declares (for completion); errors → empty.
+pub fn declared_env_vars(layout: &Layout, extension: &str) -> Vec<String> {
+    load_manifest(layout, extension)
+        .map(|m| m.settings.into_iter().map(|s| s.env_var).collect())
+        .unwrap_or_default()
+}
+
+/// The extensions that have a directory under `ROOT/extensions` (for completion).
+pub fn extension_names(layout: &Layout) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(layout.root.join("extensions")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|n| validate_extension_name(n).is_ok())
+        .collect();
+    names.sort();
+    names
+}
+
 fn extension_dir(layout: &Layout, extension: &str) -> PathBuf {
     layout.root.join("extensions").join(extension)
 }
