@@ -137,8 +137,6 @@ async fn values_are_trimmed_and_trailing_line_ends_stripped() {
         ("newlines", "sk-newlines\n\n", "sk-newlines"),
         ("tabs", "\tsk-tabs\r", "sk-tabs"),
         ("inner-space", "sk inner space", "sk inner space"),
-        ("embedded", "line-one\nline-two\r\n", "line-one\nline-two"),
-        ("embedded-crlf", " a\r\nb ", "a\r\nb"),
     ];
     for (name, input, stored) in cases {
         storage.save_key(name, input).await.unwrap();
@@ -309,4 +307,36 @@ async fn storage_errors_pass_through_with_their_code() {
     assert_eq!(store_err.code, ErrorCode::Locked);
     assert_eq!(err.to_string(), "The collection is locked");
     assert!(!format!("{err:?}").contains("sk-secret"));
+}
+
+#[tokio::test]
+async fn values_that_cannot_be_keys_are_refused_before_storage() {
+    let root = TempDir::new().unwrap();
+    let (storage, keyring) = keyring_storage(root.path());
+    let long = "k".repeat(4097);
+    let cases: [(&str, &str); 4] = [
+        (
+            &long,
+            "API key value is too long (4097 bytes; the limit is 4096).",
+        ),
+        (
+            "sk-with\0nul",
+            "API key value contains a control character (a NUL, tab or line break inside it); paste the key on its own.",
+        ),
+        (
+            "line-one\nline-two",
+            "API key value contains a control character (a NUL, tab or line break inside it); paste the key on its own.",
+        ),
+        (
+            "tab\tinside",
+            "API key value contains a control character (a NUL, tab or line break inside it); paste the key on its own.",
+        ),
+    ];
+    for (value, message) in cases {
+        let err = storage.save_key("refused", value).await.unwrap_err();
+        assert_eq!(err.to_string(), message);
+    }
+    assert!(keyring.peek(PROVIDER_SERVICE, "refused").is_none());
+    // Exactly the limit is fine.
+    storage.save_key("limit", &"k".repeat(4096)).await.unwrap();
 }

@@ -59,8 +59,8 @@ async fn save(
             None => return out.error(ProviderKeyError::EmptyValue.to_string()),
         },
     };
-    if value.expose().trim().is_empty() {
-        return out.error(ProviderKeyError::EmptyValue.to_string());
+    if let Err(err) = crate::keys::normalize_value(value.expose()) {
+        return out.error(err.to_string());
     }
     if crate::command::mask::looks_masked(value.expose().trim()) {
         return out.error(

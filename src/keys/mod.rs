@@ -10,6 +10,6 @@ pub mod tools;
 pub use mask::mask;
 pub use names::KeyNameCache;
 pub use provider::{
-    KEY_NAME_MAX, KeyRead, ProviderKeyError, ProviderKeyStorage, SERVICE as PROVIDER_SERVICE,
-    validate_key_name,
+    KEY_NAME_MAX, KEY_VALUE_MAX, KeyRead, ProviderKeyError, ProviderKeyStorage,
+    SERVICE as PROVIDER_SERVICE, normalize_value, validate_key_name,
 };

@@ -11,6 +11,8 @@ use crate::store::{
 
 pub const SERVICE: &str = "llxprt-code-provider-keys";
 pub const KEY_NAME_MAX: usize = 64;
+/// No provider key comes near this; a longer value is a paste gone wrong.
+pub const KEY_VALUE_MAX: usize = 4096;
 
 /// Why a provider key operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +24,12 @@ pub enum ProviderKeyError {
     InvalidName(String),
     #[error("API key value cannot be empty.")]
     EmptyValue,
+    #[error("API key value is too long ({0} bytes; the limit is {KEY_VALUE_MAX}).")]
+    TooLong(usize),
+    #[error(
+        "API key value contains a control character (a NUL, tab or line break inside it); paste the key on its own."
+    )]
+    ControlCharacter,
     #[error(transparent)]
     Store(#[from] SecureStoreError),
 }
@@ -121,11 +129,16 @@ pub fn validate_key_name(name: &str) -> Result<(), ProviderKeyError> {
     }
 }
 
-/// Trim, strip trailing CR/LF; empty → llxprt's error.
-fn normalize_value(api_key: &str) -> Result<&str, ProviderKeyError> {
+/// Trim, strip trailing CR/LF; empty → llxprt's error. Values with control
+/// characters inside or longer than [`KEY_VALUE_MAX`] bytes are refused.
+pub fn normalize_value(api_key: &str) -> Result<&str, ProviderKeyError> {
     let value = api_key.trim().trim_end_matches(['\r', '\n']);
     if value.is_empty() {
         Err(ProviderKeyError::EmptyValue)
+    } else if value.len() > KEY_VALUE_MAX {
+        Err(ProviderKeyError::TooLong(value.len()))
+    } else if value.chars().any(char::is_control) {
+        Err(ProviderKeyError::ControlCharacter)
     } else {
         Ok(value)
     }

@@ -46,6 +46,8 @@ pub enum ToolKeyError {
     #[error("{0}")]
     Keyfile(String),
     #[error(transparent)]
+    Value(#[from] super::ProviderKeyError),
+    #[error(transparent)]
     Store(#[from] SecureStoreError),
 }
 
@@ -86,7 +88,8 @@ impl ToolKeyStorage {
 
     pub async fn save_key(&self, tool: &str, key: &str) -> Result<StoredIn, ToolKeyError> {
         Self::check(tool)?;
-        Ok(self.store.set(tool, key.trim()).await?)
+        let key = super::normalize_value(key)?;
+        Ok(self.store.set(tool, key).await?)
     }
 
     pub async fn get_key(&self, tool: &str) -> Result<Option<Secret>, ToolKeyError> {
