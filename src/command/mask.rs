@@ -3,7 +3,9 @@
 //!
 //! Masked (SPEC §6): the value of `/key save <n> <v>`; `/key <v>` (not the
 //! subcommand words or `none`); `/toolkey <t> <v>` (not `none`);
-//! `/set auth-key <v>`. Only the first line of pasted text counts.
+//! `/set auth-key <v>`; `/extensions set <ext> <VAR> <v>` (every value: the
+//! manifest that says which are sensitive is out of reach here). Only the
+//! first line of pasted text counts.
 
 use std::borrow::Cow;
 
@@ -37,12 +39,19 @@ fn secret_from(tokens: &[Token], typing: bool) -> Option<usize> {
             _ => Some(2),
         },
         "/set" if word(1) == Some("auth-key") => (tokens.len() > 2).then_some(2),
+        // Whether a setting is sensitive is in the extension's manifest, which
+        // masking (no storage access) cannot read: every value is masked.
+        "/extensions" if word(1) == Some("set") => (tokens.len() > 4).then_some(4),
         _ => None,
     }
 }
 
-/// The line as shown while typing: the secret part masked in place, with the
-/// same number of characters so the cursor stays where it is.
+/// The line as shown while typing: every character of the secret part drawn
+/// as `*`, so the cursor stays where it is.
+///
+/// Not [`mask`]: the editor redraws the line at every keystroke, and a mask
+/// that keeps the last two characters would show each character of the
+/// value in turn as it is typed (`sk*****r0`, `sk******00`, …).
 pub fn mask_for_display(line: &str) -> Cow<'_, str> {
     let first = first_line(line);
     let tokens = partial_tokens(first);
@@ -52,7 +61,7 @@ pub fn mask_for_display(line: &str) -> Cow<'_, str> {
     let start = tokens[index].start;
     let mut shown = String::with_capacity(line.len());
     shown.push_str(&line[..start]);
-    shown.push_str(&mask(&line[start..first.len()]));
+    shown.extend(line[start..first.len()].chars().map(|_| '*'));
     shown.push_str(&line[first.len()..]);
     Cow::Owned(shown)
 }
@@ -112,6 +121,10 @@ mod tests {
                 "/key save k sk-abcdef123456\n/second",
                 "/key save k sk***********56",
             ),
+            (
+                "/extensions set ext API_TOKEN tok-abcdef123",
+                "/extensions set ext API_TOKEN to*********23",
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(history_entry(line), expected, "line {line:?}");
@@ -128,6 +141,7 @@ mod tests {
             "/key save k",
             "/toolkey exa none",
             "/keyfile /p",
+            "/extensions set ext VAR",
         ] {
             assert_eq!(history_entry(line), line);
         }
@@ -137,10 +151,10 @@ mod tests {
     fn display_keeps_the_length() {
         let line = "/key save k sk-abcdef123456";
         let shown = mask_for_display(line);
-        assert_eq!(shown, "/key save k sk***********56");
+        assert_eq!(shown, "/key save k ***************");
         assert_eq!(shown.chars().count(), line.chars().count());
         assert_eq!(mask_for_display("/key sa"), "/key sa");
-        assert_eq!(mask_for_display("/key sk-abcdef99"), "/key sk*******99");
+        assert_eq!(mask_for_display("/key sk-abcdef99"), "/key ***********");
         assert_eq!(
             mask_for_display(r#"/key save k "sk-a b"#),
             r#"/key save k *******"#

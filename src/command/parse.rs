@@ -57,9 +57,16 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
         message: e.message,
     })?;
     let (head, args) = tokens.split_first().expect("a non-blank line has a token");
-    let name = head.text.trim_start_matches('/');
+    // Exactly one `/`: the maskers recognise `/key` by its exact text, so
+    // `//key <secret>` must not run as `/key` (it would reach history unmasked).
+    let name = command_name(&head.text);
     let spec = registry::find(name).ok_or_else(|| ParseError::Unknown(name.to_string()))?;
     (spec.parse)(args).map(Some)
+}
+
+/// The registry name of a line's first token: the token without its one leading `/`.
+pub fn command_name(head: &str) -> &str {
+    head.strip_prefix('/').unwrap_or(head)
 }
 
 /// The text before the first CR or LF.
@@ -141,6 +148,10 @@ mod tests {
         assert_eq!(
             parse("/nope x").unwrap_err().to_string(),
             "Unknown command: /nope. Type /help for the list."
+        );
+        assert_eq!(
+            parse("//key sk-abcdef123456").unwrap_err().to_string(),
+            "Unknown command: //key. Type /help for the list."
         );
         assert_eq!(
             parse(r#"/key save "x"#).unwrap_err().to_string(),

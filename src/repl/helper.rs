@@ -1,5 +1,6 @@
-//! The line editor's helper: completion from the command registry and saved
-//! key names, and masking of the secret part of a line as it is typed.
+//! The line editor's helper: completion driven by the command registry (saved
+//! key and profile names, settings, tools, MCP servers, extensions, paths),
+//! and masking of the secret part of a line as it is typed.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -10,22 +11,38 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
+use crate::app::Shell;
 use crate::command::mask::mask_for_display;
-use crate::command::parse::partial_tokens;
-use crate::command::registry::{ArgCompletion, COMMANDS, KEY_NAME_SUBCOMMANDS, find};
-use crate::keys::KeyNameCache;
-use crate::runtime::providers;
+use crate::command::parse::{command_name, partial_tokens};
+use crate::command::registry::{
+    ArgCompletion, COMMANDS, KEY_NAME_SUBCOMMANDS, PROFILE_NAME_SUBCOMMANDS, find,
+};
+use crate::keys::tokens::TokenStorage;
+use crate::keys::tools::TOOLS;
+use crate::keys::{KeyNameCache, extensions};
+use crate::paths::Layout;
+use crate::profile::ProfileStore;
+use crate::runtime::{VALID_SETTINGS, providers};
 
+/// Completion reads names only (never decrypts); a storage error gives no
+/// candidates, never a message on screen.
 pub struct ShellHelper {
     key_names: Arc<KeyNameCache>,
+    profiles: ProfileStore,
+    tokens: TokenStorage,
+    layout: Layout,
     runtime: tokio::runtime::Handle,
     files: FilenameCompleter,
 }
 
 impl ShellHelper {
-    pub fn new(key_names: Arc<KeyNameCache>, runtime: tokio::runtime::Handle) -> Self {
+    /// A helper over the same storages as the shell's handlers.
+    pub fn new(shell: &Shell, runtime: tokio::runtime::Handle) -> Self {
         ShellHelper {
-            key_names,
+            key_names: shell.key_names.clone(),
+            profiles: shell.profiles.clone(),
+            tokens: shell.tokens.clone(),
+            layout: shell.layout.clone(),
             runtime,
             files: FilenameCompleter::new(),
         }
@@ -43,7 +60,7 @@ impl ShellHelper {
         let options: Vec<String> = if index == 0 {
             COMMANDS.iter().map(|c| format!("/{}", c.name)).collect()
         } else {
-            let Some(spec) = find(tokens[0].text.trim_start_matches('/')) else {
+            let Some(spec) = find(command_name(&tokens[0].text)) else {
                 return (pos, Vec::new());
             };
             match (spec.completion, index) {
@@ -53,14 +70,56 @@ impl ShellHelper {
                 {
                     self.runtime.block_on(self.key_names.names())
                 }
+                (ArgCompletion::ProfileSubcommands, 1) => words(spec.subcommands),
+                (ArgCompletion::ProfileSubcommands, 2)
+                    if PROFILE_NAME_SUBCOMMANDS.contains(&tokens[1].text.as_str()) =>
+                {
+                    let mut names = self.profiles.names();
+                    if tokens[1].text == "set-default" {
+                        names.push("none".to_string());
+                    }
+                    names
+                }
+                (ArgCompletion::Settings, 1) => {
+                    let mut found = words(spec.subcommands);
+                    found.extend(words(VALID_SETTINGS));
+                    found
+                }
+                (ArgCompletion::Settings, 2) if tokens[1].text == "unset" => words(VALID_SETTINGS),
+                (ArgCompletion::Tools, 1) => TOOLS.iter().map(|t| t.name.to_string()).collect(),
+                (ArgCompletion::Tools, 2) => words(&["none"]),
+                (ArgCompletion::McpSubcommands, 1) => words(spec.subcommands),
+                (ArgCompletion::McpSubcommands, 2) if tokens[1].text == "logout" => self
+                    .runtime
+                    .block_on(self.tokens.list_servers())
+                    .unwrap_or_default(),
+                (ArgCompletion::Extensions, 1) => words(spec.subcommands),
+                (ArgCompletion::Extensions, 2) => extensions::extension_names(&self.layout),
+                (ArgCompletion::Extensions, 3)
+                    if matches!(tokens[1].text.as_str(), "set" | "unset") =>
+                {
+                    extensions::declared_env_vars(&self.layout, &tokens[2].text)
+                }
                 (ArgCompletion::Providers, 1) => providers::names().map(String::from).collect(),
                 (ArgCompletion::Commands, 1) => {
                     COMMANDS.iter().map(|c| c.name.to_string()).collect()
                 }
                 (ArgCompletion::Paths, 1) => {
-                    let mut found = words(spec.subcommands);
-                    if let Ok((_, pairs)) = self.files.complete_path(line, pos) {
-                        found.extend(pairs.into_iter().map(|p| p.replacement));
+                    // `none` only when it fits the word: an unfiltered `none`
+                    // beside the file names leaves no common prefix to insert.
+                    let mut found: Vec<String> = words(spec.subcommands)
+                        .into_iter()
+                        .filter(|w| w.starts_with(word))
+                        .collect();
+                    if let Ok((file_start, pairs)) = self.files.complete_path(line, pos)
+                        && !pairs.is_empty()
+                    {
+                        let files = pairs.into_iter().map(|p| p.replacement);
+                        // The file completer knows where a quoted path starts.
+                        if file_start != start {
+                            return (file_start, files.collect());
+                        }
+                        found.extend(files);
                     }
                     return (start, found);
                 }

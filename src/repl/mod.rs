@@ -40,10 +40,7 @@ pub fn run(shell: &mut Shell, runtime: &tokio::runtime::Runtime, assume_yes: boo
             return 1;
         }
     };
-    editor.set_helper(Some(ShellHelper::new(
-        shell.key_names.clone(),
-        runtime.handle().clone(),
-    )));
+    editor.set_helper(Some(ShellHelper::new(shell, runtime.handle().clone())));
     let history_path = shell.layout.history();
     let history_ready = prepare_history_file(&shell.layout.root, &history_path);
     if history_ready {
