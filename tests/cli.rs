@@ -154,3 +154,25 @@ fn real_keyring_round_trip_through_the_binary() {
         .stdout_is(&format!("Deleted key '{name}'\n"));
     ks.run(["-c", &format!("/key show {name}")]).status(1);
 }
+
+#[test]
+fn masked_values_recalled_from_history_are_refused_everywhere() {
+    let ks = Keyshell::new();
+    let refused =
+        "That value is a masked key (recalled from history?); type or paste the key itself.";
+    for line in [
+        "/key save k sk***********56",
+        "/key sk***********56",
+        "/toolkey exa ex************kl",
+        "/set auth-key sk***********56",
+    ] {
+        ks.run(["-c", line])
+            .status(1)
+            .stderr_is(&format!("error: line 1: {refused}\n"));
+    }
+    ks.run(["-c", "/key list", "-c", "/toolkey exa", "-c", "/key"])
+        .success()
+        .stdout_has("No saved keys.")
+        .stdout_has("No API key configured for 'Exa Search'")
+        .stdout_has("Active key: none");
+}

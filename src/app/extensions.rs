@@ -29,6 +29,9 @@ pub async fn execute(shell: &Shell, command: ExtensionsCommand, out: &mut Output
     match command {
         ExtensionsCommand::Settings { .. } => settings(&storage, out).await,
         ExtensionsCommand::Set { env_var, value, .. } => {
+            if storage.is_sensitive(&env_var) && super::refuse_masked(value.expose(), out) {
+                return;
+            }
             match storage.set(&env_var, value.expose()).await {
                 Ok(stored) => {
                     let shown = if storage.is_sensitive(&env_var) {

@@ -22,6 +22,9 @@ pub async fn execute(
         KeyCommand::List => list(shell, out).await,
         KeyCommand::Delete { name } => delete(shell, &name, prompter, out).await,
         KeyCommand::Raw(value) => {
+            if super::refuse_masked(value.expose(), out) {
+                return;
+            }
             shell.runtime.use_raw_key(value, KeySource::Session);
             out.info(format!(
                 "API key updated for provider '{}'",
@@ -62,10 +65,8 @@ async fn save(
     if let Err(err) = crate::keys::normalize_value(value.expose()) {
         return out.error(err.to_string());
     }
-    if crate::command::mask::looks_masked(value.expose().trim()) {
-        return out.error(
-            "That value is a masked key (recalled from history?); type or paste the key itself.",
-        );
+    if super::refuse_masked(value.expose(), out) {
+        return;
     }
     match shell.keys.has_key(name).await {
         Ok(true) => {

@@ -136,6 +136,19 @@ impl Shell {
     }
 }
 
+/// Refuses a value that is a mask (`sk****56`), as Up-arrow recalls from
+/// history: storing or using stars instead of the key is never meant.
+/// Returns true when it refused.
+pub fn refuse_masked(value: &str, out: &mut Output) -> bool {
+    let masked = crate::command::mask::looks_masked(value.trim());
+    if masked {
+        out.error(
+            "That value is a masked key (recalled from history?); type or paste the key itself.",
+        );
+    }
+    masked
+}
+
 /// The user's words for a storage failure (llxprt's rules).
 pub fn describe_key_error(err: &ProviderKeyError) -> String {
     match err {

@@ -167,6 +167,9 @@ pub async fn set(shell: &mut Shell, command: SetCommand, out: &mut Output) {
             }
         }
         SetCommand::Set { setting, value } => {
+            if setting == "auth-key" && super::refuse_masked(value.expose(), out) {
+                return;
+            }
             let mut next = shell.runtime.clone();
             match apply_setting(&mut next, &shell.keys, &setting, value.expose()).await {
                 Ok(()) => {

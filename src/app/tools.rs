@@ -45,6 +45,7 @@ pub async fn toolkey(
             Ok(_) => out.info(format!("Cleared API key for '{name}'")),
             Err(err) => out.error(describe(&err)),
         },
+        Some(Clearable::Set(key)) if super::refuse_masked(key.expose(), out) => {}
         Some(Clearable::Set(key)) => match shell.tools.save_key(tool, key.expose()).await {
             Ok(stored) => {
                 out.info(format!(
