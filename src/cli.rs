@@ -130,7 +130,7 @@ fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
     for line in crate::legacy::scan(&layout) {
         eprintln!("warning: {line}");
     }
-    let mut shell = Shell::new(layout, KeyringLoader::os());
+    let mut shell = Shell::new(layout.clone(), keyring_for(&layout));
     let started = match choose_profile(cli, &shell) {
         Ok(profile) => runtime.block_on(start(&mut shell, profile, cli)),
         Err(message) => Err(message),
@@ -166,6 +166,20 @@ fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
         &mut stdout,
         &mut stderr,
     )) as u8
+}
+
+/// The OS keyring, with `keyring-timeout-ms` from settings.toml unless
+/// `KEYSHELL_KEYRING_TIMEOUT_MS` is set (the environment wins).
+fn keyring_for(layout: &Layout) -> KeyringLoader {
+    let loader = KeyringLoader::os();
+    let from_env = std::env::var_os("KEYSHELL_KEYRING_TIMEOUT_MS").is_some();
+    let from_settings = Settings::load(&layout.settings())
+        .ok()
+        .and_then(|s| s.keyring_timeout_ms());
+    match from_settings {
+        Some(ms) if !from_env => loader.with_timeout(std::time::Duration::from_millis(ms)),
+        _ => loader,
+    }
 }
 
 /// Bootstrap: the profile's runtime, then the one override stage.

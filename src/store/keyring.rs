@@ -86,6 +86,7 @@ pub struct KeyringLoader(Arc<LoaderInner>);
 struct LoaderInner {
     build: Box<dyn Fn() -> Option<Arc<dyn KeyringAdapter>> + Send + Sync>,
     built: OnceLock<Option<Arc<dyn KeyringAdapter>>>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl KeyringLoader {
@@ -96,7 +97,24 @@ impl KeyringLoader {
         KeyringLoader(Arc::new(LoaderInner {
             build: Box::new(build),
             built: OnceLock::new(),
+            timeout: None,
         }))
+    }
+
+    /// The same keyring with a call timeout of its own (`keyring-timeout-ms`
+    /// in settings.toml); stores built from it use this instead of the default.
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        let inner = self;
+        KeyringLoader(Arc::new(LoaderInner {
+            build: Box::new(move || inner.load()),
+            built: OnceLock::new(),
+            timeout: Some(timeout),
+        }))
+    }
+
+    /// The timeout this keyring asked for, if any.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.0.timeout
     }
 
     /// A loader that always hands out this adapter (tests inject keyrings this way).

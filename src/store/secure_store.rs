@@ -124,6 +124,7 @@ impl std::fmt::Debug for SecureStore {
 
 impl SecureStore {
     pub fn new(service: &str, opts: SecureStoreOptions) -> SecureStore {
+        let timeout = opts.keyring.timeout().unwrap_or(opts.keyring_timeout);
         let layout = Layout::new(opts.root);
         let fallback_dir = opts
             .fallback_dir
@@ -138,7 +139,7 @@ impl SecureStore {
             policy: opts.fallback_policy,
             loader: opts.keyring,
             layout,
-            timeout: opts.keyring_timeout,
+            timeout,
             machine_id: machine::current_machine_id(),
             health: Mutex::default(),
             machine_secret: Mutex::new(None),
