@@ -32,7 +32,6 @@ const VALUES: &[(&str, &str)] = &[
     ("openai", "sk-proj-0123456789abcdefghijklmnopqrstuvwxyz"),
     ("unicode", "ключ-🔑-clé"),
     ("quotes", r#"a "quoted" \ back\slash {json}"#),
-    ("embedded-newline", "line-one\nline-two"),
     ("one-char", "x"),
 ];
 
