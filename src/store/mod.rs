@@ -13,6 +13,7 @@ mod memory;
 mod os;
 mod secret;
 mod secure_store;
+pub mod vault;
 
 pub use error::{ErrorCode, SecureStoreError};
 pub use keyring::{Credential, KeyringAdapter, KeyringError, KeyringLoader, os_keyring_disabled};
@@ -23,3 +24,4 @@ pub use secure_store::{
     DEFAULT_KEYRING_TIMEOUT, FallbackPolicy, PROBE_PREFIX, SecureStore, SecureStoreOptions,
     StoredIn, keyring_timeout_from_env, validate_key,
 };
+pub use vault::{VaultConfig, VaultStore};
