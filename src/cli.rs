@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -13,7 +14,7 @@ use crate::profile::{Profile, ProfileError, ProfileStore};
 use crate::runtime::overrides::{StartupArgs, apply_cli_overrides};
 use crate::script::{self, ScriptOptions};
 use crate::settings::Settings;
-use crate::store::{KeyringLoader, Secret};
+use crate::store::{KeyringLoader, Secret, VaultConfig, VaultStore};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +52,10 @@ pub struct Cli {
     /// Run this command and exit (repeatable; run in order).
     #[arg(short = 'c', value_name = "command")]
     pub commands: Vec<String>,
+    /// Where keys live: the OS keyring ("os", with encrypted files as fallback) or a
+    /// team vault ("vault": OpenBao or HashiCorp Vault, from VAULT_ADDR/VAULT_TOKEN).
+    #[arg(long, value_name = "os|vault", value_parser = ["os", "vault"])]
+    pub store: Option<String>,
     /// Answer yes to confirmations (overwrite, delete).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -130,7 +135,14 @@ fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
     for line in crate::legacy::scan(&layout) {
         eprintln!("warning: {line}");
     }
-    let mut shell = Shell::new(layout.clone(), keyring_for(&layout));
+    let keyring = match keyring_for(cli, &layout) {
+        Ok(keyring) => keyring,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 1;
+        }
+    };
+    let mut shell = Shell::new(layout.clone(), keyring);
     let started = match choose_profile(cli, &shell) {
         Ok(profile) => runtime.block_on(start(&mut shell, profile, cli)),
         Err(message) => Err(message),
@@ -168,18 +180,30 @@ fn run(cli: &Cli, runtime: &tokio::runtime::Runtime) -> u8 {
     )) as u8
 }
 
-/// The OS keyring, with `keyring-timeout-ms` from settings.toml unless
+/// The key store: `--store`, else `store` in settings.toml, else the OS
+/// keyring. `keyring-timeout-ms` from settings.toml applies unless
 /// `KEYSHELL_KEYRING_TIMEOUT_MS` is set (the environment wins).
-fn keyring_for(layout: &Layout) -> KeyringLoader {
-    let loader = KeyringLoader::os();
+fn keyring_for(cli: &Cli, layout: &Layout) -> Result<KeyringLoader, String> {
+    let settings = Settings::load(&layout.settings())?;
+    let store = cli.store.as_deref().or(settings.store()).unwrap_or("os");
+    let loader = match store {
+        "os" => KeyringLoader::os(),
+        "vault" => {
+            let config = VaultConfig::from_env(settings.vault_mount(), settings.vault_prefix())?;
+            KeyringLoader::remote(Arc::new(VaultStore::new(config)))
+        }
+        other => {
+            return Err(format!(
+                "{}: store = \"{other}\" is not a key store keyshell knows (use \"os\" or \"vault\")",
+                layout.settings().display()
+            ));
+        }
+    };
     let from_env = std::env::var_os("KEYSHELL_KEYRING_TIMEOUT_MS").is_some();
-    let from_settings = Settings::load(&layout.settings())
-        .ok()
-        .and_then(|s| s.keyring_timeout_ms());
-    match from_settings {
+    Ok(match settings.keyring_timeout_ms() {
         Some(ms) if !from_env => loader.with_timeout(std::time::Duration::from_millis(ms)),
         _ => loader,
-    }
+    })
 }
 
 /// Bootstrap: the profile's runtime, then the one override stage.

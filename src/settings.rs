@@ -41,6 +41,27 @@ impl Settings {
         }
     }
 
+    fn text(&self, key: &str) -> Option<&str> {
+        self.table
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `store = "os" | "vault"`.
+    pub fn store(&self) -> Option<&str> {
+        self.text("store")
+    }
+
+    pub fn vault_mount(&self) -> Option<&str> {
+        self.text("vault-mount")
+    }
+
+    pub fn vault_prefix(&self) -> Option<&str> {
+        self.text("vault-prefix")
+    }
+
     pub fn keyring_timeout_ms(&self) -> Option<u64> {
         self.table
             .get("keyring-timeout-ms")

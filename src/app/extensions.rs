@@ -44,6 +44,7 @@ pub async fn execute(shell: &Shell, command: ExtensionsCommand, out: &mut Output
                         SettingStoredIn::Secure(StoredIn::File) => {
                             "encrypted file (OS keyring unavailable)"
                         }
+                        SettingStoredIn::Secure(StoredIn::Remote) => "the team vault",
                         SettingStoredIn::EnvFile => ".env",
                     };
                     out.info(format!(

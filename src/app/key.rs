@@ -90,6 +90,7 @@ async fn save(
             let place = match stored {
                 StoredIn::Keyring => "OS keyring",
                 StoredIn::File => "encrypted file (OS keyring unavailable)",
+                StoredIn::Remote => "the team vault",
             };
             out.info(format!(
                 "Saved key '{name}' to {place}. Use /key load {name} to activate it for this session."

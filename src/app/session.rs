@@ -150,6 +150,16 @@ pub fn base_url(shell: &mut Shell, url: Option<Clearable<String>>, out: &mut Out
 pub async fn storage_state(shell: &Shell) -> String {
     let store = shell.keys.store();
     let files = store.fallback_dir().display().to_string();
+    if let Some(status) = store.team_store_status().await {
+        let backend = store.keyring_description().await.unwrap_or_default();
+        return match status {
+            Ok(()) => format!("team vault: {backend}, available (no local files)"),
+            Err(err) => format!(
+                "team vault: {backend}: {} — {}",
+                err.message, err.remediation
+            ),
+        };
+    }
     if os_keyring_disabled() {
         return format!(
             "encrypted files in {files} (OS keyring disabled by LLXPRT_DISABLE_OS_KEYRING)"

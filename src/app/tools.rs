@@ -52,8 +52,12 @@ pub async fn toolkey(
                     "API key set for '{name}': {}",
                     mask(key.expose().trim())
                 ));
-                if stored == StoredIn::File {
-                    out.info("Stored in an encrypted file (OS keyring unavailable).");
+                match stored {
+                    StoredIn::File => {
+                        out.info("Stored in an encrypted file (OS keyring unavailable).")
+                    }
+                    StoredIn::Remote => out.info("Stored in the team vault."),
+                    StoredIn::Keyring => {}
                 }
             }
             Err(err) => out.error(describe(&err)),

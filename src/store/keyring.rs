@@ -87,6 +87,8 @@ struct LoaderInner {
     build: Box<dyn Fn() -> Option<Arc<dyn KeyringAdapter>> + Send + Sync>,
     built: OnceLock<Option<Arc<dyn KeyringAdapter>>>,
     timeout: Option<std::time::Duration>,
+    /// A shared remote store (the team vault): files never stand in for it.
+    remote: bool,
 }
 
 impl KeyringLoader {
@@ -98,17 +100,36 @@ impl KeyringLoader {
             build: Box::new(build),
             built: OnceLock::new(),
             timeout: None,
+            remote: false,
         }))
+    }
+
+    /// A remote store (the team vault). Stores built from it never read or
+    /// write fallback files: a failure is reported with the server's reason.
+    pub fn remote(adapter: Arc<dyn KeyringAdapter>) -> Self {
+        KeyringLoader(Arc::new(LoaderInner {
+            build: Box::new(move || Some(adapter.clone())),
+            built: OnceLock::new(),
+            timeout: None,
+            remote: true,
+        }))
+    }
+
+    /// Is this a remote store that files must never replace?
+    pub fn is_remote(&self) -> bool {
+        self.0.remote
     }
 
     /// The same keyring with a call timeout of its own (`keyring-timeout-ms`
     /// in settings.toml); stores built from it use this instead of the default.
     pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        let remote = self.is_remote();
         let inner = self;
         KeyringLoader(Arc::new(LoaderInner {
             build: Box::new(move || inner.load()),
             built: OnceLock::new(),
             timeout: Some(timeout),
+            remote,
         }))
     }
 

@@ -20,6 +20,8 @@ use super::machine::{self, Lookup, MachineSecret};
 use super::secret::Secret;
 use crate::paths::Layout;
 
+mod remote;
+
 /// Prefix of the throw-away accounts the availability probe writes.
 pub const PROBE_PREFIX: &str = "__securestore_probe__";
 const PROBE_TTL: Duration = Duration::from_secs(60);
@@ -42,6 +44,8 @@ pub enum FallbackPolicy {
 pub enum StoredIn {
     Keyring,
     File,
+    /// The team store (a vault shared across machines).
+    Remote,
 }
 
 /// How a store is built. [`SecureStoreOptions::new`] gives the defaults for a data root.
@@ -100,6 +104,8 @@ pub struct SecureStore {
     service: String,
     fallback_dir: PathBuf,
     policy: FallbackPolicy,
+    /// A remote store (the team vault): never a file, never a probe entry.
+    remote: bool,
     loader: KeyringLoader,
     layout: Layout,
     timeout: Duration,
@@ -137,6 +143,7 @@ impl SecureStore {
             service: service.to_string(),
             fallback_dir,
             policy: opts.fallback_policy,
+            remote: opts.keyring.is_remote(),
             loader: opts.keyring,
             layout,
             timeout,
@@ -174,6 +181,9 @@ impl SecureStore {
     /// Allow) the encrypted file. Returns where it went.
     pub async fn set(&self, key: &str, value: &str) -> Result<StoredIn, SecureStoreError> {
         validate_key(key)?;
+        if self.remote {
+            return self.remote_set(key, value).await;
+        }
         match self.probe().await {
             Probe::Available => {
                 let adapter = self.adapter().await;
@@ -218,6 +228,9 @@ impl SecureStore {
     /// The value of `key`: the keyring's when it has one, else the file's.
     pub async fn get(&self, key: &str) -> Result<Option<Secret>, SecureStoreError> {
         validate_key(key)?;
+        if self.remote {
+            return self.remote_get(key).await;
+        }
         if let Some(adapter) = self.usable_adapter().await {
             let (service, account) = (self.service.clone(), key.to_string());
             let result = self
@@ -247,6 +260,9 @@ impl SecureStore {
     /// copy that could not be removed.
     pub async fn delete(&self, key: &str) -> Result<bool, SecureStoreError> {
         validate_key(key)?;
+        if self.remote {
+            return self.remote_delete(key).await;
+        }
         let mut deleted = false;
         let mut remains: Vec<SecureStoreError> = Vec::new();
         if let Some(adapter) = self.usable_adapter().await {
@@ -282,6 +298,9 @@ impl SecureStore {
     /// Every key of this service, from the keyring and the fallback files,
     /// deduplicated and sorted. Nothing is decrypted.
     pub async fn list(&self) -> Result<Vec<String>, SecureStoreError> {
+        if self.remote {
+            return self.remote_list().await;
+        }
         let mut names = BTreeSet::new();
         if let Some(adapter) = self.usable_adapter().await {
             let service = self.service.clone();
@@ -308,6 +327,9 @@ impl SecureStore {
     /// Whether `key` has a value, without decrypting anything.
     pub async fn has(&self, key: &str) -> Result<bool, SecureStoreError> {
         validate_key(key)?;
+        if self.remote {
+            return self.remote_has(key).await;
+        }
         if let Some(adapter) = self.usable_adapter().await {
             let (service, account) = (self.service.clone(), key.to_string());
             match self
@@ -334,6 +356,14 @@ impl SecureStore {
     }
 
     /// A description of the keyring for `/status`, without probing it.
+    /// For a remote store, whether it answers now (`None` for the OS keyring).
+    pub async fn team_store_status(&self) -> Option<Result<(), SecureStoreError>> {
+        if !self.remote {
+            return None;
+        }
+        Some(self.remote_available().await)
+    }
+
     pub async fn keyring_description(&self) -> Option<String> {
         self.adapter().await.map(|a| a.describe())
     }
