@@ -9,6 +9,8 @@ if [ -n "${CI:-}" ]; then
   export CARGO_TERM_COLOR=never
 fi
 export KEYSHELL_PROPTEST_CASES="${KEYSHELL_PROPTEST_CASES:-100000}"
+# The team-store tests start their own OpenBao server; in this script they must run.
+export KEYSHELL_REQUIRE_VAULT="${KEYSHELL_REQUIRE_VAULT:-1}"
 
 echo "==> install-deps"
 scripts/install-deps.sh
@@ -21,3 +23,6 @@ cargo clippy --all-targets -- -D warnings
 
 echo "==> test (real keyring)"
 scripts/ci-keyring.sh cargo test --all-targets "$@"
+
+echo "==> team store: three-node Raft failover"
+scripts/openbao-raft.sh
