@@ -99,12 +99,13 @@ fn trim_path(path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const TOKEN: &str = "hvs.TESTTOKEN-must-never-show-0123456789";
+    /// Shared with the adapter's tests (vault/tests.rs).
+    pub(crate) const TOKEN: &str = "hvs.TESTTOKEN-must-never-show-0123456789";
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    pub(crate) fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -117,7 +118,7 @@ mod tests {
         }
     }
 
-    fn config(addr: &str) -> VaultConfig {
+    pub(crate) fn config(addr: &str) -> VaultConfig {
         VaultConfig::from_vars(
             vars(&[("VAULT_ADDR", addr), ("VAULT_TOKEN", TOKEN)]),
             None,

@@ -7,29 +7,7 @@ use std::sync::mpsc;
 
 use super::*;
 
-const TOKEN: &str = "hvs.TESTTOKEN-must-never-show-0123456789";
-
-fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let pairs: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    move |name| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    }
-}
-
-fn config(addr: &str) -> VaultConfig {
-    VaultConfig::from_vars(
-        vars(&[("VAULT_ADDR", addr), ("VAULT_TOKEN", TOKEN)]),
-        None,
-        None,
-    )
-    .expect("a complete configuration")
-}
+use super::config::tests::{TOKEN, config};
 
 /// Answers each connection with the next canned `(status, extra headers, body)`
 /// and hands back the request it read.
