@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::Keyshell;
+use harness::{Keyshell, snapshot};
 use keyshell::keys::tokens::{OAuthCredentials, OAuthToken, TokenStorage};
 use keyshell::paths::Layout;
 use keyshell::store::{KeyringLoader, Secret};
@@ -11,14 +11,6 @@ use keyshell::store::{KeyringLoader, Secret};
 const ACCESS: &str = "mcp-access-token-abcdef123456";
 const REFRESH: &str = "mcp-refresh-token-zyxwvu987654";
 const SENSITIVE: &str = "search-secret-key-0123456789";
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        });
-    };
-}
 
 fn store_token(ks: &Keyshell, server: &str, expires_at: Option<i64>, refresh: bool) {
     let storage = TokenStorage::new(&Layout::new(ks.root()), KeyringLoader::none());

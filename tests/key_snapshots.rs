@@ -2,8 +2,11 @@
 //! and output sink as the binary (script-mode rendering), on an in-memory
 //! keyring or on the encrypted fallback in a temp data root.
 
+mod harness;
+
 use std::sync::Arc;
 
+use harness::snapshot;
 use keyshell::app::Shell;
 use keyshell::command::parse_line;
 use keyshell::keys::ProviderKeyStorage;
@@ -105,14 +108,6 @@ impl Harness {
         }
         text
     }
-}
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        });
-    };
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{Keyshell, Run};
+use harness::{Keyshell, Run, snapshot};
 
 const SECRET: &str = "sk-ant-abcdef123456";
 
@@ -22,14 +22,6 @@ fn transcript(ks: &Keyshell, run: &Run) -> String {
         "a secret reached the output:\n{text}"
     );
     text
-}
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        });
-    };
 }
 
 fn set_up_work_profile(ks: &Keyshell) {

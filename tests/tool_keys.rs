@@ -6,21 +6,13 @@ mod harness;
 
 use std::sync::Arc;
 
-use harness::Keyshell;
+use harness::{Keyshell, snapshot};
 use keyshell::keys::tools::{ResolvedKey, ToolKeyError, ToolKeyStorage};
 use keyshell::paths::Layout;
 use keyshell::store::{KeyringLoader, MemoryKeyring, OsKeyring, StoredIn};
 use tempfile::TempDir;
 
 const SECRET: &str = "exa-abcdefghijkl";
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        });
-    };
-}
 
 fn memory(dir: &TempDir) -> (ToolKeyStorage, Arc<MemoryKeyring>) {
     let keyring = Arc::new(MemoryKeyring::new());

@@ -173,3 +173,16 @@ impl Run {
         self
     }
 }
+
+/// `snapshot!(name, text)`: an insta snapshot in the top-level `snapshots/`
+/// folder, without the source expression (test inputs hold secrets).
+#[allow(unused_macros)]
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use snapshot;
