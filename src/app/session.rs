@@ -8,7 +8,7 @@ use crate::command::Clearable;
 use crate::command::registry::{COMMANDS, find};
 use crate::output::Output;
 use crate::runtime::{ActiveKey, KeySource, providers};
-use crate::store::{FallbackPolicy, Secret, os_keyring_disabled};
+use crate::store::{FallbackPolicy, KeyringState, Secret, os_keyring_disabled};
 
 /// `~` → home, then an absolute path (relative to the working directory).
 pub fn expand_path(raw: &str) -> PathBuf {
@@ -165,17 +165,38 @@ pub async fn storage_state(shell: &Shell) -> String {
             "encrypted files in {files} (OS keyring disabled by LLXPRT_DISABLE_OS_KEYRING)"
         );
     }
-    match store.keyring_description().await {
-        Some(backend) if store.is_keychain_available().await => {
+    let state = store.keyring_state().await;
+    let backend = store.keyring_description().await;
+    let policy = store.fallback_policy();
+    match (state, backend) {
+        (KeyringState::Available, Some(backend)) => {
             format!("OS keyring ({backend}), available; fallback files in {files}")
         }
-        Some(backend) => match store.fallback_policy() {
+        // Saves fail until it is unlocked: saying "encrypted files" would be wrong.
+        (KeyringState::Refused(err), backend) => format!(
+            "none: OS keyring ({}): {} — {}",
+            backend.as_deref().unwrap_or("unknown"),
+            err.message,
+            err.remediation
+        ),
+        (KeyringState::NotAnswering, _) => {
+            let ms = store.keyring_timeout().as_millis();
+            match policy {
+                FallbackPolicy::Allow => format!(
+                    "encrypted files in {files} (the OS keyring did not answer within {ms} ms)"
+                ),
+                FallbackPolicy::Deny => {
+                    format!("none: the OS keyring did not answer within {ms} ms")
+                }
+            }
+        }
+        (_, Some(backend)) => match policy {
             FallbackPolicy::Allow => {
                 format!("encrypted files in {files} (OS keyring {backend} unavailable)")
             }
             FallbackPolicy::Deny => format!("none: OS keyring {backend} unavailable"),
         },
-        None => format!("encrypted files in {files} (no OS keyring found)"),
+        (_, None) => format!("encrypted files in {files} (no OS keyring found)"),
     }
 }
 

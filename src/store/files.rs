@@ -121,6 +121,29 @@ pub fn ensure_private_dir(dir: &Path) -> Result<Option<String>, SecureStoreError
     }
 }
 
+/// Tightens `dir` to 0700, and every existing directory above it up to and
+/// including `root` when `dir` lies inside `root`: the directories that hold
+/// secret files. Returns a warning per directory it had to tighten.
+pub fn tighten_dirs_up_to(dir: &Path, root: &Path) -> Result<Vec<String>, SecureStoreError> {
+    let mut warnings = Vec::new();
+    let chain: Vec<&Path> = if dir.starts_with(root) {
+        dir.ancestors()
+            .take_while(|d| d.starts_with(root))
+            .collect()
+    } else {
+        vec![dir]
+    };
+    for dir in chain {
+        if let Ok(meta) = fs::metadata(dir)
+            && meta.is_dir()
+            && let Some(warning) = tighten(dir, meta.permissions().mode(), 0o700)?
+        {
+            warnings.push(warning);
+        }
+    }
+    Ok(warnings)
+}
+
 /// Tightens a secret file to 0600 if others can read or write it.
 pub fn ensure_private_file(path: &Path) -> Result<Option<String>, SecureStoreError> {
     match fs::metadata(path) {

@@ -1,5 +1,6 @@
-//! The storage layer: [`SecureStore`] over a [`KeyringAdapter`] and the
-//! llxprt-compatible encrypted fallback files.
+//! The storage layer: [`SecureStore`] over a [`KeyringAdapter`] (the OS
+//! keyring, or the team store [`VaultStore`]) and the llxprt-compatible
+//! encrypted fallback files.
 //!
 //! This layer never prints: failures are [`SecureStoreError`]s and warnings
 //! are collected as notices for the command layer to show.
@@ -21,7 +22,7 @@ pub use memory::MemoryKeyring;
 pub use os::OsKeyring;
 pub use secret::Secret;
 pub use secure_store::{
-    DEFAULT_KEYRING_TIMEOUT, FallbackPolicy, PROBE_PREFIX, SecureStore, SecureStoreOptions,
-    StoredIn, keyring_timeout_from_env, validate_key,
+    DEFAULT_KEYRING_TIMEOUT, FallbackPolicy, KeyringState, PROBE_PREFIX, SecureStore,
+    SecureStoreOptions, StoredIn, keyring_timeout_from_env, validate_key,
 };
 pub use vault::{VaultConfig, VaultStore};

@@ -139,12 +139,19 @@ fn map_error(err: Error) -> KeyringError {
     match err {
         Error::NoStorageAccess(ref inner) => {
             let text = inner.to_string().to_lowercase();
-            let code = if text.contains("denied") || text.contains("permission") {
-                ErrorCode::Denied
+            // The Secret Service answers a locked collection with an unlock
+            // prompt; headless, or dismissed, that prompt fails as no access.
+            if text.contains("denied") || text.contains("permission") {
+                KeyringError::new(
+                    ErrorCode::Denied,
+                    format!("The OS keyring refused access: {inner}"),
+                )
             } else {
-                ErrorCode::Locked
-            };
-            KeyringError::new(code, format!("The OS keyring refused access: {inner}"))
+                KeyringError::new(
+                    ErrorCode::Locked,
+                    format!("The OS keyring is locked and was not unlocked ({inner})"),
+                )
+            }
         }
         Error::BadEncoding(_) | Error::BadDataFormat(..) => KeyringError::new(
             ErrorCode::Corrupt,

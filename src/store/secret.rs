@@ -27,6 +27,14 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Overwrites the whole buffer — its capacity, not only its length — with
+    /// zeros and leaves the value empty. `Drop` calls this; it is public so a
+    /// test can look at the buffer afterwards.
+    #[doc(hidden)]
+    pub fn wipe(&mut self) {
+        self.0.zeroize();
+    }
 }
 
 impl From<String> for Secret {
@@ -37,7 +45,7 @@ impl From<String> for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        self.0.zeroize();
+        self.wipe();
     }
 }
 
@@ -64,5 +72,29 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
         assert_eq!(secret.expose(), "sk-live-abcdef123456");
+    }
+
+    /// The buffer is still owned by the `Secret` after `wipe` (same pointer,
+    /// same capacity), so reading all of it back is sound.
+    #[test]
+    #[allow(unsafe_code)]
+    fn wipe_zeroes_every_byte_of_the_allocation() {
+        let mut value = String::with_capacity(100);
+        // Spare capacity that once held secret bytes too: grow, then shrink.
+        value.push_str("sk-live-abcdef123456-and-some-more-secret-text");
+        value.truncate(20);
+        let mut secret = Secret::from(value);
+        let (ptr, capacity) = (secret.0.as_ptr(), secret.0.capacity());
+        assert!(capacity >= 100);
+
+        secret.wipe();
+
+        assert!(secret.is_empty());
+        assert_eq!(secret.0.as_ptr(), ptr, "the allocation was not replaced");
+        assert_eq!(secret.0.capacity(), capacity);
+        // SAFETY: `ptr` points at the live allocation of `secret.0`, which
+        // has `capacity` bytes, every one of them written by `wipe`.
+        let buffer = unsafe { std::slice::from_raw_parts(ptr, capacity) };
+        assert!(buffer.iter().all(|&b| b == 0), "{buffer:?}");
     }
 }

@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use super::envelope::{self, DerivedKey, SALT_LEN, Version};
 use super::error::{ErrorCode, SecureStoreError};
@@ -37,6 +38,17 @@ pub enum FallbackPolicy {
     Allow,
     /// Refuse with UNAVAILABLE.
     Deny,
+}
+
+/// What the availability probe found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyringState {
+    Available,
+    Unavailable,
+    /// There, but LOCKED or DENIED: `set` reports this and writes no file.
+    Refused(SecureStoreError),
+    /// It did not answer within the keyring timeout (files are used meanwhile).
+    NotAnswering,
 }
 
 /// Where `set` put a value.
@@ -91,6 +103,8 @@ enum Probe {
     Unavailable,
     /// The keyring is there but said no (LOCKED, DENIED): report, never downgrade.
     Refused(SecureStoreError),
+    /// No answer within the timeout: used like `Unavailable`, never cached.
+    TimedOut,
 }
 
 #[derive(Default)]
@@ -107,15 +121,20 @@ pub struct SecureStore {
     /// A remote store (the team vault): never a file, never a probe entry.
     remote: bool,
     loader: KeyringLoader,
+    /// Set while a keyring connect that overran the timeout is still running.
+    load_stalled: Arc<AtomicBool>,
     layout: Layout,
     timeout: Duration,
     machine_id: String,
     health: Mutex<KeyringHealth>,
+    /// The last call failure that kept a value out of reach, until the keyring answers again.
+    lost: Mutex<Option<SecureStoreError>>,
     machine_secret: Mutex<Option<MachineSecret>>,
     /// One random salt for all of this instance's writes (a fresh IV each time).
     write_salt: [u8; SALT_LEN],
+    /// Whether this instance has swept the fallback dir for stale temp files.
+    swept_temp_files: AtomicBool,
     derived: Mutex<HashMap<[u8; 32], Arc<OnceCell<DerivedKey>>>>,
-    kdf_slots: Arc<Semaphore>,
     notices: Mutex<Vec<String>>,
 }
 
@@ -137,22 +156,22 @@ impl SecureStore {
             .unwrap_or_else(|| layout.secure_store(service));
         let mut write_salt = [0u8; SALT_LEN];
         rand::fill(&mut write_salt);
-        // scrypt takes 16 MiB per derivation: never run more at once than cores.
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         SecureStore {
             service: service.to_string(),
             fallback_dir,
             policy: opts.fallback_policy,
             remote: opts.keyring.is_remote(),
             loader: opts.keyring,
+            load_stalled: Arc::default(),
             layout,
             timeout,
             machine_id: machine::current_machine_id(),
             health: Mutex::default(),
+            lost: Mutex::default(),
             machine_secret: Mutex::new(None),
             write_salt,
+            swept_temp_files: AtomicBool::new(false),
             derived: Mutex::default(),
-            kdf_slots: Arc::new(Semaphore::new(cores)),
             notices: Mutex::default(),
         }
     }
@@ -167,6 +186,11 @@ impl SecureStore {
 
     pub fn fallback_policy(&self) -> FallbackPolicy {
         self.policy
+    }
+
+    /// How long one keyring call may take before it counts as a TIMEOUT.
+    pub fn keyring_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Warnings gathered since the last call (permissions tightened, …), for
@@ -208,12 +232,13 @@ impl SecureStore {
                             if !matches!(err.code, ErrorCode::Unavailable | ErrorCode::Timeout) {
                                 return Err(err);
                             }
+                            self.record_lost(&err);
                         }
                     }
                 }
             }
             Probe::Refused(err) => return Err(err),
-            Probe::Unavailable => {}
+            Probe::Unavailable | Probe::TimedOut => {}
         }
         if self.policy == FallbackPolicy::Deny {
             return Err(SecureStoreError::new(
@@ -241,7 +266,7 @@ impl SecureStore {
                     self.record_success();
                     return Ok(Some(Secret::new(value)));
                 }
-                Ok(None) => {}
+                Ok(None) => self.record_answer(),
                 Err(err) => {
                     self.record_failure();
                     if matches!(
@@ -250,14 +275,27 @@ impl SecureStore {
                     ) {
                         return Err(err);
                     }
+                    self.record_lost(&err);
                 }
             }
         }
-        self.read_file(key).await
+        let found = self.read_file(key).await?;
+        if found.is_none()
+            && let Some(why) = self.keyring_unreachable()
+        {
+            // Absent from the files, but the keyring that could not be asked
+            // may hold it: the caller's "not found" gets the reason beside it.
+            self.note(Some(format!(
+                "Key '{key}' could not be looked up in the OS keyring: {} — {}",
+                why.message, why.remediation
+            )));
+        }
+        Ok(found)
     }
 
     /// Removes both copies. `Ok(true)` if either existed; an error names any
-    /// copy that could not be removed.
+    /// copy that could not be removed. A LOCKED or DENIED keyring refuses the
+    /// whole delete: the file copy is left too.
     pub async fn delete(&self, key: &str) -> Result<bool, SecureStoreError> {
         validate_key(key)?;
         if self.remote {
@@ -274,6 +312,19 @@ impl SecureStore {
                 Ok(existed) => deleted |= existed,
                 // An unreachable keyring holds nothing we could reach either.
                 Err(err) if err.code == ErrorCode::Unavailable => {}
+                // A keyring that said no: the whole delete is refused, so the
+                // file copy stays too (nothing is half-applied).
+                Err(err) if matches!(err.code, ErrorCode::Locked | ErrorCode::Denied) => {
+                    return Err(SecureStoreError::with_remediation(
+                        err.code,
+                        format!(
+                            "Key '{key}' was not deleted: the OS keyring ({}) refused: {}",
+                            adapter.describe(),
+                            err.message
+                        ),
+                        err.remediation,
+                    ));
+                }
                 Err(err) => remains.push(SecureStoreError::with_remediation(
                     err.code,
                     format!(
@@ -308,17 +359,25 @@ impl SecureStore {
                 .call(&adapter, move |k| k.list_accounts(&service).transpose())
                 .await;
             match found {
-                Ok(Some(accounts)) => names.extend(
-                    accounts
-                        .into_iter()
-                        .filter(|a| !a.starts_with(PROBE_PREFIX)),
-                ),
+                Ok(Some(accounts)) => {
+                    self.record_answer();
+                    names.extend(
+                        accounts
+                            .into_iter()
+                            .filter(|a| !a.starts_with(PROBE_PREFIX)),
+                    );
+                }
                 Ok(None) => {}
                 Err(err) if matches!(err.code, ErrorCode::Locked | ErrorCode::Denied) => {
                     return Err(err);
                 }
-                Err(_) => {}
+                Err(err) => {
+                    self.record_lost(&err);
+                    self.note_unlisted();
+                }
             }
+        } else {
+            self.note_unlisted();
         }
         names.extend(self.file_keys());
         Ok(names.into_iter().collect())
@@ -355,6 +414,18 @@ impl SecureStore {
         matches!(self.probe().await, Probe::Available)
     }
 
+    /// The keyring as `/status` should describe it: working, not there, or
+    /// there but refusing (LOCKED, DENIED) — in which case nothing goes to a
+    /// file either. Probes like [`is_keychain_available`](Self::is_keychain_available).
+    pub async fn keyring_state(&self) -> KeyringState {
+        match self.probe().await {
+            Probe::Available => KeyringState::Available,
+            Probe::Unavailable => KeyringState::Unavailable,
+            Probe::Refused(err) => KeyringState::Refused(err),
+            Probe::TimedOut => KeyringState::NotAnswering,
+        }
+    }
+
     /// A description of the keyring for `/status`, without probing it.
     /// For a remote store, whether it answers now (`None` for the OS keyring).
     pub async fn team_store_status(&self) -> Option<Result<(), SecureStoreError>> {
@@ -371,17 +442,61 @@ impl SecureStore {
     // ---- the keyring side ---------------------------------------------------
 
     /// The adapter, built on first use on a blocking thread under the timeout.
+    /// A connect that overran the timeout is not waited for again: until it
+    /// finishes, the keyring counts as not answering.
     async fn adapter(&self) -> Option<Arc<dyn KeyringAdapter>> {
         if let Some(loaded) = self.loader.loaded() {
             return loaded;
         }
-        let loader = self.loader.clone();
-        let task = tokio::task::spawn_blocking(move || loader.load());
-        tokio::time::timeout(self.timeout, task)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
+        if self.load_stalled.load(Ordering::SeqCst) {
+            return None;
+        }
+        let (loader, stalled) = (self.loader.clone(), self.load_stalled.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let built = loader.load();
+            stalled.store(false, Ordering::SeqCst);
+            built
+        });
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(joined) => joined.ok().flatten(),
+            Err(_elapsed) => {
+                self.load_stalled.store(true, Ordering::SeqCst);
+                None
+            }
+        }
+    }
+
+    /// Whether connecting to the keyring overran the timeout and has not
+    /// finished since: it may hold values we cannot see.
+    fn keyring_stalled(&self) -> bool {
+        self.loader.loaded().is_none() && self.load_stalled.load(Ordering::SeqCst)
+    }
+
+    /// Why the keyring, which may hold values, cannot be asked right now: a
+    /// connect still running past the timeout, or calls that stopped getting
+    /// through since it last answered. `None` when there is no keyring to ask
+    /// (none found, or the probe found it unavailable and nothing was lost).
+    fn keyring_unreachable(&self) -> Option<SecureStoreError> {
+        if self.keyring_stalled() {
+            return Some(SecureStoreError::new(
+                ErrorCode::Timeout,
+                format!(
+                    "The OS keyring did not answer within {} ms",
+                    self.timeout.as_millis()
+                ),
+            ));
+        }
+        lock(&self.lost).clone()
+    }
+
+    /// `list` could not ask the keyring: say so rather than list less in silence.
+    fn note_unlisted(&self) {
+        if let Some(why) = self.keyring_unreachable() {
+            self.note(Some(format!(
+                "Keys stored in the OS keyring are not listed: {}",
+                why.message
+            )));
+        }
     }
 
     /// The adapter, unless the probe has recently found it unavailable.
@@ -429,6 +544,10 @@ impl SecureStore {
             return probe.clone();
         }
         let Some(adapter) = self.adapter().await else {
+            // A connect that timed out is a TIMEOUT: not cached either.
+            if self.keyring_stalled() {
+                return Probe::TimedOut;
+            }
             self.cache_probe(Probe::Unavailable);
             return Probe::Unavailable;
         };
@@ -451,7 +570,7 @@ impl SecureStore {
         let probe = match result {
             Ok(true) => Probe::Available,
             Ok(false) => Probe::Unavailable,
-            Err(err) if err.code == ErrorCode::Timeout => return Probe::Unavailable,
+            Err(err) if err.code == ErrorCode::Timeout => return Probe::TimedOut,
             // Not cached: the user may unlock the keyring and retry at once.
             Err(err) if matches!(err.code, ErrorCode::Locked | ErrorCode::Denied) => {
                 return Probe::Refused(err);
@@ -468,6 +587,20 @@ impl SecureStore {
 
     fn record_success(&self) {
         lock(&self.health).failures = 0;
+        self.record_answer();
+    }
+
+    /// The keyring answered (with or without a value): it is not lost.
+    fn record_answer(&self) {
+        *lock(&self.lost) = None;
+    }
+
+    /// A call that could not get through (UNAVAILABLE, TIMEOUT): until the
+    /// keyring answers again, keys it may hold are reported, not "not found".
+    fn record_lost(&self, err: &SecureStoreError) {
+        if matches!(err.code, ErrorCode::Unavailable | ErrorCode::Timeout) {
+            *lock(&self.lost) = Some(err.clone());
+        }
     }
 
     fn record_failure(&self) {
@@ -499,15 +632,24 @@ impl SecureStore {
         }
     }
 
+    fn note_all(&self, warnings: Vec<String>) {
+        lock(&self.notices).extend(warnings);
+    }
+
     async fn read_file(&self, key: &str) -> Result<Option<Secret>, SecureStoreError> {
         let path = files::fallback_path(&self.fallback_dir, key);
         let Some(bytes) = files::read_if_exists(&path)? else {
             return Ok(None);
         };
         let sealed = envelope::parse(&bytes)?;
-        // Only a file we are about to use is ours to tighten; one we cannot
-        // read (a newer tool's) is left exactly as it is.
+        // Only a file we are about to use is ours to tighten (with the
+        // directories that hold it); one we cannot read (a newer tool's) is
+        // left exactly as it is.
         self.note(files::ensure_private_file(&path)?);
+        self.note_all(files::tighten_dirs_up_to(
+            &self.fallback_dir,
+            &self.layout.root,
+        )?);
         let secret = match sealed.version {
             Version::V1 => None,
             Version::V2 => self.machine_secret_for_read().await,
@@ -527,6 +669,10 @@ impl SecureStore {
 
     async fn write_file(&self, key: &str, value: &str) -> Result<(), SecureStoreError> {
         self.note(files::ensure_private_dir(&self.fallback_dir)?);
+        self.note_all(files::tighten_dirs_up_to(
+            &self.fallback_dir,
+            &self.layout.root,
+        )?);
         let secret = self.machine_secret_for_write().await?;
         let password =
             envelope::password(Version::V2, &self.service, &self.machine_id, Some(&secret))?;
@@ -543,12 +689,29 @@ impl SecureStore {
         let path = files::fallback_path(&self.fallback_dir, key);
         let locks = self.layout.locks();
         let lock_name = format!("cred-{}@{key}", self.service);
-        run_blocking(move || {
-            let _lock = FileLock::acquire(&locks, &lock_name, LOCK_WAIT)?;
-            files::write_atomic(&path, text.as_bytes())
-        })
-        .await?;
-        files::clean_stale_temp_files(&self.fallback_dir);
+        // A free lock (the usual case) is taken and the file written right
+        // here: the hand-off to the blocking pool and back cost more than the
+        // write itself (cross-core wake-ups: a 1000-save script took 1.29×
+        // as long; docs/benchmarks.md). A lock someone holds is waited for on
+        // the blocking pool.
+        match FileLock::acquire(&locks, &lock_name, Duration::ZERO) {
+            Ok(_lock) => files::write_atomic(&path, text.as_bytes())?,
+            Err(err) if err.code == ErrorCode::Timeout => {
+                run_blocking(move || {
+                    let _lock = FileLock::acquire(&locks, &lock_name, LOCK_WAIT)?;
+                    files::write_atomic(&path, text.as_bytes())
+                })
+                .await?
+            }
+            Err(err) => return Err(err),
+        }
+        // One sweep per store instance: a temp file is stale only a minute
+        // after a writer crashed, and the next process's first write removes
+        // it. Sweeping after every write read the whole directory each time,
+        // O(n²) for a script of n saves (docs/benchmarks.md).
+        if !self.swept_temp_files.swap(true, Ordering::Relaxed) {
+            files::clean_stale_temp_files(&self.fallback_dir);
+        }
         Ok(())
     }
 
@@ -583,8 +746,8 @@ impl SecureStore {
         let _ = self.remove_file(key).await;
     }
 
-    /// scrypt off the executor, at most one per core, each (password, salt)
-    /// derived once per process.
+    /// scrypt off the executor, on the process-wide [`KdfThreads`] (at most
+    /// one derivation per core), each (password, salt) derived once per process.
     async fn derive(&self, password: &str, salt: &[u8; SALT_LEN]) -> DerivedKey {
         let cache_key = {
             use sha2::{Digest, Sha256};
@@ -597,12 +760,9 @@ impl SecureStore {
         let cell = lock(&self.derived).entry(cache_key).or_default().clone();
         let key = cell
             .get_or_init(|| async {
-                let _slot = self.kdf_slots.acquire().await.ok();
                 let password = zeroize::Zeroizing::new(password.to_string());
                 let salt = *salt;
-                tokio::task::spawn_blocking(move || envelope::derive_key(&password, &salt))
-                    .await
-                    .expect("scrypt does not panic on valid parameters")
+                KdfThreads::run(move || envelope::derive_key(&password, &salt)).await
             })
             .await;
         key.clone()
@@ -652,6 +812,11 @@ impl SecureStore {
             Ok(Some(bytes)) => {
                 if let Ok(warning) = files::ensure_private_file(&path) {
                     self.note(warning);
+                }
+                if let Ok(warnings) =
+                    files::tighten_dirs_up_to(&self.layout.root, &self.layout.root)
+                {
+                    self.note_all(warnings);
                 }
                 let bytes = zeroize::Zeroizing::new(bytes);
                 match std::str::from_utf8(&bytes) {
@@ -785,4 +950,63 @@ async fn run_blocking<T: Send + 'static>(
             "A file operation failed unexpectedly",
         ))
     })
+}
+
+/// The threads that run scrypt: one per core, started on first use, shared by
+/// every store in the process.
+///
+/// scrypt allocates 16 MiB per derivation. On tokio's blocking pool each
+/// derivation could land on another short-lived thread, and every thread's
+/// malloc arena kept its own 16 MiB buffer after the derivation: a `/key list`
+/// over 100 one-salt-each files peaked at 102–137 MiB RSS on 2 cores
+/// (docs/benchmarks.md). Here at most one derivation per core runs at once,
+/// across all stores, and each thread reuses its buffer: the peak stays near
+/// cores × 16 MiB.
+struct KdfThreads {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl KdfThreads {
+    /// Runs `derive` on a KDF thread (FIFO) and waits for it without blocking
+    /// the executor. Without KDF threads it runs on tokio's blocking pool.
+    async fn run(derive: impl FnOnce() -> DerivedKey + Send + 'static) -> DerivedKey {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let _ = done.send(derive());
+        });
+        if let Err(std::sync::mpsc::SendError(job)) = Self::get().jobs.send(job) {
+            drop(tokio::task::spawn_blocking(job));
+        }
+        result
+            .await
+            .expect("scrypt does not panic on valid parameters")
+    }
+
+    fn get() -> &'static KdfThreads {
+        static THREADS: std::sync::OnceLock<KdfThreads> = std::sync::OnceLock::new();
+        THREADS.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+            let queue = Arc::new(Mutex::new(queue));
+            for i in 0..cores {
+                let queue = queue.clone();
+                // A thread that cannot be started leaves the others; with none,
+                // the queue's receiver is dropped and `run` falls back.
+                let _ = std::thread::Builder::new()
+                    .name(format!("keyshell-kdf-{i}"))
+                    .spawn(move || {
+                        loop {
+                            // The guard is dropped at the end of this statement,
+                            // before the job runs.
+                            let job = lock(&queue).recv();
+                            match job {
+                                Ok(job) => job(),
+                                Err(_) => return,
+                            }
+                        }
+                    });
+            }
+            KdfThreads { jobs }
+        })
+    }
 }
