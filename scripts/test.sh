@@ -24,5 +24,8 @@ cargo clippy --all-targets -- -D warnings
 echo "==> test (real keyring)"
 scripts/ci-keyring.sh cargo test --all-targets "$@"
 
+echo "==> benchmark smoke run (no timing assertions)"
+scripts/bench.sh --smoke
+
 echo "==> team store: three-node Raft failover"
 scripts/openbao-raft.sh
