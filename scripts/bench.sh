@@ -160,11 +160,25 @@ export LLM_USER_PATH=$W/llm/empty
 
 # ---- data sets ---------------------------------------------------------------
 echo "==> data sets: $N keys by one script, $N keys by $N processes" >&2
-mkdir -p -m 700 "$D/empty" "$D/one" "$D/many" "$D/single" "$D/save" "$D/saveone" "$D/kr"
+mkdir -p -m 700 "$D/empty" "$D/one" "$D/many" "$D/salts" "$D/single" "$D/save" "$D/saveone" "$D/kr"
 mkdir -p "$W/trash"
 for i in $(seq -w 1 "$N"); do echo "/key save k$i $VALUE-$i"; done >"$W/save_n.ks"
 in_file one "$KS" --yes "$W/save_n.ks" >/dev/null
+# "many": each key saved by its own keyshell run. Runs adopt the salt of the
+# first file, so these share one salt too.
 for i in $(seq -w 1 "$N"); do in_file many "$KS" -c "/key save k$i $VALUE-$i" >/dev/null; done
+# "salts": N keys with N salts, as a tool that salts every file on its own
+# (llxprt-code) leaves them: each saved into an empty data root that holds the
+# same machine secret, then moved in.
+in_file salts "$KS" -c "/key save k0 $VALUE-0" >/dev/null
+for i in $(seq -w 1 "$N"); do
+  mkdir -p -m 700 "$D/salt-$i"
+  cp -p "$D/salts/machine_secret" "$D/salt-$i/"
+  in_file "salt-$i" "$KS" -c "/key save k$i $VALUE-$i" >/dev/null
+  mv "$D/salt-$i/provider-keys/k$i.enc" "$D/salts/provider-keys/"
+  rm -rf "$D/salt-$i"
+done
+rm -f "$D/salts/provider-keys/k0.enc"
 in_file single "$KS" -c "/key save k1 $VALUE" >/dev/null
 for i in $(seq -w 1 "$NSAVE"); do echo "/key save k$i $VALUE-$i"; done >"$W/save_many.ks"
 salts() { # distinct salts among the fallback files of a data set
@@ -176,7 +190,9 @@ EOF
 }
 read -r salts_one files_one < <(salts "$D/one/provider-keys")
 read -r salts_many files_many < <(salts "$D/many/provider-keys")
-printf 'salts_one\t%s\t%s\nsalts_many\t%s\t%s\n' "$salts_one" "$files_one" "$salts_many" "$files_many" \
+read -r salts_salts files_salts < <(salts "$D/salts/provider-keys")
+printf 'salts_one\t%s\t%s\nsalts_many\t%s\t%s\nsalts_salts\t%s\t%s\n' "$salts_one" "$files_one" \
+  "$salts_many" "$files_many" "$salts_salts" "$files_salts" \
   >>"$OUT/machine.tsv"
 
 if [ -n "$LLM" ]; then
@@ -207,7 +223,8 @@ b1_cmds=(-n ks_list_n_one_salt "$KS -c '/key list'" -n floor_kdf1 "$FLOOR kdf --
 [ -n "$LLM" ] && b1_cmds+=(-n llm_keys_list_n "$LLM keys list")
 LLM_USER_PATH=$W/llm/n in_file one hf b_list_one_salt "$RUNS_FAST" "${b1_cmds[@]}"
 in_file single hf b_list_single "$RUNS_FAST" -n ks_list_1_key "$KS -c '/key list'"
-in_file many hf b_list_many_salts "$RUNS_SLOW" \
+in_file many hf b_list_many_runs "$RUNS_FAST" -n ks_list_n_many_runs "$KS -c '/key list'"
+in_file salts hf b_list_many_salts "$RUNS_SLOW" \
   -n ks_list_n_many_salts "$KS -c '/key list'" \
   -n floor_kdf_n_threads "$FLOOR kdf --count $N --threads $NPROC"
 
@@ -280,7 +297,7 @@ rss ks_start_list_empty_file "" $F LLXPRT_DATA_HOME="$D/empty" "$KS" -c '/key li
 rss ks_start_list_empty_keyring "" env LLXPRT_DATA_HOME="$D/kr" "$KS" -c '/key list'
 rss ks_list_1_key "" $F LLXPRT_DATA_HOME="$D/single" "$KS" -c '/key list'
 rss ks_list_n_one_salt "" $F LLXPRT_DATA_HOME="$D/one" "$KS" -c '/key list'
-rss ks_list_n_many_salts "" $F LLXPRT_DATA_HOME="$D/many" "$KS" -c '/key list'
+rss ks_list_n_many_salts "" $F LLXPRT_DATA_HOME="$D/salts" "$KS" -c '/key list'
 rss floor_kdf1 "" "$FLOOR" kdf --count 1
 rss floor_kdf3_t1 "" "$FLOOR" kdf --count 3 --threads 1
 rss floor_kdf_n_threads "" "$FLOOR" kdf --count "$N" --threads "$NPROC"
@@ -374,6 +391,8 @@ ratio("(a) … Secret Service, vs `secret-tool search`", "info",
       "ks_start_list_empty_keyring", "st_search_empty", float("inf"))
 ratio(f"(b) `/key list`, {n} keys, one salt", "≤ 1.3 × one KDF (process)",
       "ks_list_n_one_salt", "floor_kdf1", 1.3)
+ratio(f"(b) `/key list`, {n} keys saved by {n} keyshell runs (salt adopted)", "≤ 1.3 × one KDF (process)",
+      "ks_list_n_many_runs", "floor_kdf1", 1.3)
 ratio(f"(b) `/key list`, {n} keys, {n} salts", f"≤ 1.1 × {n} KDFs on {nproc} threads (process)",
       "ks_list_n_many_salts", "floor_kdf_n_threads", 1.1)
 ratio(f"(b) `/key list`, {n} keys, {n} salts", f"≤ 1.1 × {n // 2} × one KDF (in-process median)",
@@ -390,6 +409,7 @@ ratio("(d) one save as a whole process vs `secret-tool store`", "info",
 for label, ks, llm in [("(f) start-up + list, 0 keys", "ks_start_list_empty_file", "llm_keys_list_empty"),
                        ("(f) save one key", "ks_save_one_file", "llm_keys_set_one"),
                        (f"(f) list {n} keys, one salt", "ks_list_n_one_salt", "llm_keys_list_n"),
+                       (f"(f) list {n} keys saved by {n} runs", "ks_list_n_many_runs", "llm_keys_list_n"),
                        (f"(f) list {n} keys, {n} salts", "ks_list_n_many_salts", "llm_keys_list_n"),
                        (f"(f) keyring: list 0 keys", "ks_start_list_empty_keyring", "llm_keys_list_empty"),
                        (f"(f) keyring: save one key (process)", "ks_kr_save_one_process", "llm_keys_set_one")]:
@@ -420,7 +440,8 @@ for key in ("date", "commit", "profile", "cpu", "nproc", "memory", "kernel", "os
             "secret-tool", "gnome-keyring", "llm", "load_before", "load_after", "counts"):
     lines.append(f"| {key} | {machine.get(key, '?')} |")
 lines.append(f"| salts in data sets | one script: {machine.get('salts_one', '?').replace(chr(9), ' salts / ')} files; "
-             f"one process each: {machine.get('salts_many', '?').replace(chr(9), ' salts / ')} files |")
+             f"one process each: {machine.get('salts_many', '?').replace(chr(9), ' salts / ')} files; "
+             f"another tool's: {machine.get('salts_salts', '?').replace(chr(9), ' salts / ')} files |")
 lines.append("\n## Ratios\n")
 lines.append("| comparison | target | measured (medians) | met |\n|---|---|---|---|")
 for r in rows:

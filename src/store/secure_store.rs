@@ -131,7 +131,7 @@ pub struct SecureStore {
     lost: Mutex<Option<SecureStoreError>>,
     machine_secret: Mutex<Option<MachineSecret>>,
     /// One random salt for all of this instance's writes (a fresh IV each time).
-    write_salt: [u8; SALT_LEN],
+    write_salt: std::sync::OnceLock<[u8; SALT_LEN]>,
     /// Whether this instance has swept the fallback dir for stale temp files.
     swept_temp_files: AtomicBool,
     derived: Mutex<HashMap<[u8; 32], Arc<OnceCell<DerivedKey>>>>,
@@ -154,8 +154,6 @@ impl SecureStore {
         let fallback_dir = opts
             .fallback_dir
             .unwrap_or_else(|| layout.secure_store(service));
-        let mut write_salt = [0u8; SALT_LEN];
-        rand::fill(&mut write_salt);
         SecureStore {
             service: service.to_string(),
             fallback_dir,
@@ -169,7 +167,7 @@ impl SecureStore {
             health: Mutex::default(),
             lost: Mutex::default(),
             machine_secret: Mutex::new(None),
-            write_salt,
+            write_salt: std::sync::OnceLock::new(),
             swept_temp_files: AtomicBool::new(false),
             derived: Mutex::default(),
             notices: Mutex::default(),
@@ -676,16 +674,11 @@ impl SecureStore {
         let secret = self.machine_secret_for_write().await?;
         let password =
             envelope::password(Version::V2, &self.service, &self.machine_id, Some(&secret))?;
-        let derived = self.derive(&password, &self.write_salt).await;
+        let salt = self.write_salt();
+        let derived = self.derive(&password, &salt).await;
         let mut iv = [0u8; envelope::IV_LEN];
         rand::fill(&mut iv);
-        let text = envelope::seal(
-            Version::V2,
-            &derived,
-            &self.write_salt,
-            &iv,
-            value.as_bytes(),
-        );
+        let text = envelope::seal(Version::V2, &derived, &salt, &iv, value.as_bytes());
         let path = files::fallback_path(&self.fallback_dir, key);
         let locks = self.layout.locks();
         let lock_name = format!("cred-{}@{key}", self.service);
@@ -713,6 +706,20 @@ impl SecureStore {
             files::clean_stale_temp_files(&self.fallback_dir);
         }
         Ok(())
+    }
+
+    /// The salt of this instance's writes: that of an existing v2 file in the
+    /// fallback directory when there is one, else a fresh random one. Keys
+    /// saved by many separate runs then share one salt, and listing them
+    /// derives one key instead of one per file (IVs stay random per write).
+    fn write_salt(&self) -> [u8; SALT_LEN] {
+        *self.write_salt.get_or_init(|| {
+            adopted_salt(&self.fallback_dir).unwrap_or_else(|| {
+                let mut salt = [0u8; SALT_LEN];
+                rand::fill(&mut salt);
+                salt
+            })
+        })
     }
 
     /// Removes the fallback file; `Ok(true)` if there was one.
@@ -919,6 +926,27 @@ impl SecureStore {
                     == Some(2)
         })
     }
+}
+
+/// The salt of the first (by name) readable v2 envelope in `dir`, if any.
+fn adopted_salt(dir: &Path) -> Option<[u8; SALT_LEN]> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "enc")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !files::is_temp_file(n))
+        })
+        .collect();
+    names.sort();
+    names.iter().take(8).find_map(|path| {
+        let bytes = files::read_if_exists(path).ok()??;
+        let sealed = envelope::parse(&bytes).ok()?;
+        (sealed.version == Version::V2).then_some(sealed.salt)
+    })
 }
 
 /// Key validation (llxprt's rules and strings; all CORRUPT).
