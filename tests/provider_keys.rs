@@ -113,17 +113,21 @@ async fn every_allowed_character_is_accepted_and_names_are_case_sensitive() {
 }
 
 #[tokio::test]
-async fn dot_names_pass_the_name_rule_but_the_store_refuses_them() {
+async fn dot_names_are_refused_as_names() {
     let root = TempDir::new().unwrap();
     let storage = file_storage(root.path());
-
-    let err = storage.save_key("..", "sk-1").await.unwrap_err();
-
-    let ProviderKeyError::Store(err) = err else {
-        panic!("expected a store error, got {err:?}");
-    };
-    assert_eq!(err.code, ErrorCode::Corrupt);
-    assert_eq!(err.message, "Key contains relative-path component: ..");
+    for name in [".", ".."] {
+        let err = storage.save_key(name, "sk-1").await.unwrap_err();
+        assert_eq!(err, ProviderKeyError::InvalidName(name.into()));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "Key name '{name}' is invalid. Use only letters, numbers, dashes, underscores, and dots (1-64 chars)."
+            )
+        );
+    }
+    // Other names made of dots are ordinary names.
+    storage.save_key("...", "sk-1").await.unwrap();
 }
 
 #[tokio::test]

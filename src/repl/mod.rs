@@ -87,19 +87,29 @@ pub fn run(shell: &mut Shell, runtime: &tokio::runtime::Runtime, assume_yes: boo
     0
 }
 
-/// Makes sure the history file exists with mode 0600 before rustyline writes it.
+/// Makes sure the history file exists with mode 0600 before rustyline writes
+/// it; a data root or history file others could read is tightened, and said so.
 fn prepare_history_file(root: &Path, path: &Path) -> bool {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    if crate::store::files::ensure_private_dir(root).is_err() {
+    use crate::store::files::{ensure_private_dir, ensure_private_file};
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(root_warning) = ensure_private_dir(root) else {
         return false;
-    }
+    };
     let created = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(path);
-    created.is_ok()
-        && std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).is_ok()
+    let Ok(file_warning) = created
+        .map_err(drop)
+        .and_then(|_| ensure_private_file(path).map_err(drop))
+    else {
+        return false;
+    };
+    for warning in [root_warning, file_warning].into_iter().flatten() {
+        eprintln!("warning: {warning}");
+    }
+    true
 }
 
 fn use_color() -> bool {
