@@ -2,7 +2,7 @@
 //! while it saves and deletes keys, or run many times at once, and every key
 //! must still decrypt to a value that was written (docs/reliability.md §1, §2).
 //!
-//! Knobs: `KEYSHELL_CRASH_RUNS` (runs killed mid-run; default 30,
+//! Knobs: `KEYSHELL_CRASH_RUNS` (runs killed mid-run; default 50,
 //! `scripts/reliability.sh` 200), `KEYSHELL_SEED` (replays the scripts and
 //! kill moments of a run; every test prints the seed it used). The
 //! real-keyring tests run when `KEYSHELL_REAL_KEYRING=1` (under
@@ -121,7 +121,7 @@ fn crash_script(
 /// temp files are in the directory, and no temp file is listed.
 #[test]
 fn killed_writers_and_deleters_never_tear_or_lose_a_key() {
-    let runs = env_count("KEYSHELL_CRASH_RUNS", 30);
+    let runs = env_count("KEYSHELL_CRASH_RUNS", 50);
     let mut rng = Rng::from_env("killed_writers_and_deleters");
     let ks = Keyshell::new();
     let dir = ks.path("provider-keys");
@@ -198,7 +198,7 @@ fn killed_writers_and_deleters_never_tear_or_lose_a_key() {
 /// works.
 #[test]
 fn a_first_save_killed_at_any_moment_leaves_a_usable_data_root() {
-    let runs = (env_count("KEYSHELL_CRASH_RUNS", 30) / 3).max(10);
+    let runs = (env_count("KEYSHELL_CRASH_RUNS", 50) / 3).max(10);
     let mut rng = Rng::from_env("a_first_save_killed");
     let calibration = Keyshell::new();
     let script = calibration.path("first.keyshell");
