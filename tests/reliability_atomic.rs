@@ -184,7 +184,7 @@ fn every_failing_command_leaves_storage_and_runtime_as_they_were() {
         (
             "/key save ..  sk-0123456789".into(),
             true,
-            "relative-path component",
+            "is invalid. Use only letters",
         ),
         (
             "/profile load dangling".into(),
