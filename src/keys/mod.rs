@@ -11,5 +11,5 @@ pub use mask::mask;
 pub use names::KeyNameCache;
 pub use provider::{
     KEY_NAME_MAX, KEY_VALUE_MAX, KeyRead, ProviderKeyError, ProviderKeyStorage,
-    SERVICE as PROVIDER_SERVICE, normalize_value, validate_key_name,
+    SERVICE as PROVIDER_SERVICE, is_valid_name, normalize_value, validate_key_name,
 };

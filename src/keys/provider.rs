@@ -116,17 +116,19 @@ impl ProviderKeyStorage {
 /// The outcome of reading one key.
 pub type KeyRead = Result<Option<Secret>, ProviderKeyError>;
 
-/// `^[a-zA-Z0-9._-]{1,64}$`, case-sensitive.
-pub fn validate_key_name(name: &str) -> Result<(), ProviderKeyError> {
-    // `.` and `..` match the pattern but name no file: refuse them here, with
-    // the name message, rather than as a "corrupt" path later.
-    let valid = (1..=KEY_NAME_MAX).contains(&name.len())
+/// `^[a-zA-Z0-9._-]{1,64}$`, case-sensitive, and not `.` or `..` (they match
+/// the pattern but name no file). Key and profile names follow this rule.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=KEY_NAME_MAX).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
         && name != "."
-        && name != "..";
-    if valid {
+        && name != ".."
+}
+
+pub fn validate_key_name(name: &str) -> Result<(), ProviderKeyError> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(ProviderKeyError::InvalidName(name.to_string()))

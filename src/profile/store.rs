@@ -5,15 +5,9 @@ use std::path::{Path, PathBuf};
 use super::file::{Profile, ProfileError, ProfileFormat};
 use crate::store::files::{ensure_private_dir, write_atomic};
 
-/// Profile names follow key names: `^[a-zA-Z0-9._-]{1,64}$`.
+/// Profile names follow key names: `^[a-zA-Z0-9._-]{1,64}$`, not `.` or `..`.
 pub fn validate_profile_name(name: &str) -> Result<(), ProfileError> {
-    let valid = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-        && name != "."
-        && name != "..";
-    if valid {
+    if crate::keys::is_valid_name(name) {
         Ok(())
     } else {
         Err(ProfileError::InvalidName(name.into()))
