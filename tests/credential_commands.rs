@@ -56,18 +56,7 @@ fn write_manifest(ks: &Keyshell) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("extension.toml"),
-        r#"name = "Web search"
-
-[[settings]]
-name = "API key"
-description = "Key for the search service"
-env-var = "SEARCH_API_KEY"
-sensitive = true
-
-[[settings]]
-name = "Region"
-env-var = "SEARCH_REGION"
-"#,
+        include_str!("fixtures/web-search.extension.toml"),
     )
     .unwrap();
 }

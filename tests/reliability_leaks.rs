@@ -21,17 +21,7 @@ use reliability_common::pty::Pty;
 use reliability_common::{contains, snapshot};
 use tempfile::TempDir;
 
-const MANIFEST: &str = r#"name = "Web search"
-
-[[settings]]
-name = "API key"
-env-var = "SEARCH_API_KEY"
-sensitive = true
-
-[[settings]]
-name = "Region"
-env-var = "SEARCH_REGION"
-"#;
+const MANIFEST: &str = include_str!("fixtures/web-search.extension.toml");
 
 /// A fresh random secret: `sk-` and 24 letters and digits.
 fn new_secret() -> String {
